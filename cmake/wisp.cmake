@@ -38,6 +38,10 @@ function(wisp_test name)
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
-  set(env "WISP_BIN_DIR=${CMAKE_BINARY_DIR}/bin" "WISP_SOURCE_DIR=${PROJECT_SOURCE_DIR}" ${ARG_ENV})
+  # Test scratch lives in the build tree, not /tmp, so that the worker's private /tmp mount
+  # (which hides the host's /tmp from runtimes) is exercised by the tests.
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/test-tmp)
+  set(env "WISP_BIN_DIR=${CMAKE_BINARY_DIR}/bin" "WISP_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+      "TMPDIR=${CMAKE_BINARY_DIR}/test-tmp" ${ARG_ENV})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${env}")
 endfunction()

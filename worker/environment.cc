@@ -98,12 +98,17 @@ std::optional<InvocationResult> Environment::Prepare() {
   server_ = std::move(*server);
 
   RuntimeSettings settings = options_.runtime;
-  settings.tmp_dir = options_.caps.private_tmp_mount ? "" : tmp_dir_;
+  // Mounting over /tmp would hide code that lives there; such functions get TMPDIR instead.
+  auto under_tmp = [](const std::string& p) { return p == "/tmp" || p.rfind("/tmp/", 0) == 0; };
+  const bool mount_tmp = options_.caps.private_tmp_mount && !under_tmp(options_.function.code_path) &&
+                         !under_tmp(RuntimeDir(options_.function, settings));
+  settings.tmp_dir = mount_tmp ? "" : tmp_dir_;
   SandboxSpec spec;
   spec.argv = RuntimeCommand(options_.function, settings);
   spec.env = RuntimeEnvironment(options_.function, settings, server_->address());
   spec.cwd = options_.function.code_path;
   spec.tmp_dir = tmp_dir_;
+  spec.mount_tmp = mount_tmp;
   spec.memory_limit_bytes = static_cast<int64_t>(options_.function.memory_mb) << 20;
   spec.tmp_limit_bytes = static_cast<int64_t>(options_.function.ephemeral_storage_mb) << 20;
   spec.name = options_.name;

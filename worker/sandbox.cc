@@ -175,7 +175,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Spawn(const SandboxCapabilitie
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  const bool private_tmp = caps.private_tmp_mount && !spec.tmp_dir.empty();
+  const bool private_tmp = caps.private_tmp_mount && spec.mount_tmp && !spec.tmp_dir.empty();
 
   int out_pipe[2], err_pipe[2], sync_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");

@@ -8,7 +8,8 @@
 //   files   RLIMIT_NOFILE = 1024.
 //   /tmp    a private folder per environment, wiped on every reset. When the worker may make
 //           a mount namespace (root), the folder is bind-mounted at /tmp, so the function sees
-//           exactly /tmp; otherwise TMPDIR points at it. Its size is watched and the process
+//           exactly /tmp (unless the code itself lives under /tmp, which the mount would
+//           hide); otherwise TMPDIR points at it. Its size is watched and the process
 //           killed past the limit.
 // The process runs in its own session and process group and dies with the worker
 // (PR_SET_PDEATHSIG). Thread-safe unless stated.
@@ -44,6 +45,7 @@ struct SandboxSpec {
   std::vector<std::string> env;   // "K=V"
   std::string cwd;
   std::string tmp_dir;            // the environment's private /tmp (created by the caller)
+  bool mount_tmp = false;         // bind tmp_dir at /tmp in a private mount namespace
   int64_t memory_limit_bytes = 0;
   int64_t tmp_limit_bytes = 0;
   std::string name;               // cgroup name suffix, unique per worker
