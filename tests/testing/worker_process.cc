@@ -28,23 +28,30 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-pid_t SpawnWorker(const std::vector<std::string>& args, const std::string& out,
-                  const std::string& err) {
-  std::string exe = BinDir() + "/wisp-worker";
+pid_t Spawn(const std::vector<std::string>& full_argv, const std::string& in,
+            const std::string& out, const std::string& err) {
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(exe.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : full_argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
+    int i = ::open(in.empty() ? "/dev/null" : in.c_str(), O_RDONLY);
     int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(i, 0);
     dup2(o, 1);
     dup2(e, 2);
-    execv(exe.c_str(), argv.data());
+    execv(argv[0], argv.data());
     _exit(127);
   }
   return pid;
+}
+
+pid_t SpawnWorker(const std::vector<std::string>& args, const std::string& out,
+                  const std::string& err) {
+  std::vector<std::string> argv = {BinDir() + "/wisp-worker"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Spawn(argv, "", out, err);
 }
 
 int WaitFor(pid_t pid, absl::Duration timeout) {
@@ -160,6 +167,24 @@ RunResult RunWorkerToExit(const std::vector<std::string>& args, absl::Duration t
   } else if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   }
+  r.stderr_text = ReadAll(dir.path() + "/stderr");
+  return r;
+}
+
+RunResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_text,
+                     absl::Duration timeout) {
+  TempDir dir;
+  dir.Write("stdin", stdin_text);
+  pid_t pid = Spawn(argv, dir.path() + "/stdin", dir.path() + "/stdout", dir.path() + "/stderr");
+  int status = WaitFor(pid, timeout);
+  RunResult r;
+  if (status == -1) {
+    ::kill(pid, SIGKILL);
+    WaitFor(pid, absl::Seconds(5));
+  } else if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  }
+  r.stdout_text = ReadAll(dir.path() + "/stdout");
   r.stderr_text = ReadAll(dir.path() + "/stderr");
   return r;
 }

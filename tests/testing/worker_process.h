@@ -64,9 +64,14 @@ class WorkerProcess {
 // Runs wisp-worker with `args` to completion (for start-up failures): exit status and stderr.
 struct RunResult {
   int exit_code = -1;
+  std::string stdout_text;
   std::string stderr_text;
 };
 RunResult RunWorkerToExit(const std::vector<std::string>& args, absl::Duration timeout);
+
+// Runs any program (argv[0] a path) with `stdin_text` on its stdin, to completion.
+RunResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_text,
+                     absl::Duration timeout);
 
 // HTTP GET on 127.0.0.1:port, returning the body, or the status code as an error.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);

@@ -313,6 +313,45 @@ TEST(WorkerRuntimes, InvalidConfigIsRefusedAtStart) {
   EXPECT_THAT(r.stderr_text, HasSubstr("runtime \\\"ruby3.2\\\" is not supported"));
 }
 
+TEST(WorkerRuntimes, WispInvokeExitCodes) {
+  TempDir code;
+  code.Write("app.py", kPythonApp);
+  auto ok_worker = StartOrDie(Fn(code, "python3.11", "app.size"));
+  auto err_worker = StartOrDie(Fn(code, "python3.11", "app.fail"));
+  ASSERT_NE(ok_worker, nullptr);
+  ASSERT_NE(err_worker, nullptr);
+  const std::string wisp = BinDir() + "/wisp";
+  // Payload from an argument; result on stdout.
+  RunResult r = RunProcess({wisp, "invoke", "--worker", ok_worker->target(), "--payload", "[1,2,3]"},
+                           "", absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "3");
+  // Payload from stdin, with the log tail on stderr.
+  r = RunProcess({wisp, "invoke", "--worker", ok_worker->target(), "--log-tail"}, "[1,2]",
+                 absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "2");
+  EXPECT_THAT(r.stderr_text, HasSubstr("REPORT RequestId:"));
+  // Payload from a file.
+  code.Write("event.json", R"({"x":"from-file"})");
+  r = RunProcess({wisp, "invoke", "--worker", err_worker->target(), "--payload-file",
+                  code.path() + "/event.json"},
+                 "", absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.stdout_text, "");
+  auto err = nlohmann::json::parse(r.stderr_text);
+  EXPECT_EQ(err["errorType"], "ValueError");
+  EXPECT_EQ(err["errorMessage"], "bad input: from-file");
+  // No worker there: a platform error.
+  r = RunProcess({wisp, "invoke", "--worker", "127.0.0.1:1", "--timeout", "5"}, "{}",
+                 absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.stderr_text, HasSubstr("UNAVAILABLE"));
+  r = RunProcess({wisp, "invoke"}, "", absl::Seconds(5));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.stderr_text, HasSubstr("--worker is required"));
+}
+
 TEST(WorkerRuntimes, MetricsAndHealthEndpoints) {
   TempDir code;
   code.Write("app.py", kPythonApp);
