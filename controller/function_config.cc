@@ -69,6 +69,8 @@ absl::string_view RuntimeName(Runtime runtime) {
   return "provided";
 }
 
+bool IsValidEnvironmentKey(absl::string_view key) { return ValidEnvKey(key); }
+
 bool IsReservedEnvironmentKey(absl::string_view key) {
   static constexpr std::array<absl::string_view, 16> kReserved = {
       "_HANDLER",          "_X_AMZN_TRACE_ID",       "AWS_DEFAULT_REGION",
@@ -91,7 +93,9 @@ int64_t EnvironmentBytes(const std::vector<std::pair<std::string, std::string>>&
 }
 
 absl::StatusOr<FunctionConfig> ParseFunctionConfigJson(absl::string_view json) {
-  nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  // ordered_json keeps the environment in the order written.
+  nlohmann::ordered_json doc =
+      nlohmann::ordered_json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     return absl::InvalidArgumentError("function config is not valid JSON");
   }
@@ -101,7 +105,7 @@ absl::StatusOr<FunctionConfig> ParseFunctionConfigJson(absl::string_view json) {
   FunctionConfig config;
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string& key = it.key();
-    const nlohmann::json& v = it.value();
+    const nlohmann::ordered_json& v = it.value();
     auto want_string = [&](std::string& out) -> absl::Status {
       if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat(key, " must be a string"));
       out = v.get<std::string>();
@@ -110,6 +114,10 @@ absl::StatusOr<FunctionConfig> ParseFunctionConfigJson(absl::string_view json) {
     auto want_int = [&](int& out) -> absl::Status {
       if (!v.is_number_integer()) {
         return absl::InvalidArgumentError(absl::StrCat(key, " must be an integer"));
+      }
+      if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(key, " ", v.get<uint64_t>(), " is out of range"));
       }
       int64_t n = v.get<int64_t>();
       if (n < INT32_MIN || n > INT32_MAX) {
@@ -178,14 +186,14 @@ absl::Status ValidateFunctionConfig(FunctionConfig& config) {
     return s;
   }
   for (const auto& [key, value] : config.environment) {
+    if (IsReservedEnvironmentKey(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment variable ", key, " is reserved by the platform"));
+    }
     if (!ValidEnvKey(key)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "environment variable name \"", key,
           "\" is invalid: start with a letter, then letters, digits or underscores"));
-    }
-    if (IsReservedEnvironmentKey(key)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("environment variable ", key, " is reserved by the platform"));
     }
   }
   int64_t env_bytes = EnvironmentBytes(config.environment);

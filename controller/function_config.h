@@ -67,6 +67,9 @@ absl::Status ValidateFunctionConfig(FunctionConfig& config);
 // The environment's size as Lambda counts it: the sum of key and value lengths.
 int64_t EnvironmentBytes(const std::vector<std::pair<std::string, std::string>>& env);
 
+// True for names of the form [A-Za-z][A-Za-z0-9_]*, the names a function may give its variables.
+bool IsValidEnvironmentKey(absl::string_view key);
+
 // True for variables Lambda reserves (AWS_REGION, _HANDLER, LAMBDA_TASK_ROOT, ...): a function
 // may not set them.
 bool IsReservedEnvironmentKey(absl::string_view key);

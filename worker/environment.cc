@@ -80,6 +80,7 @@ void Environment::EmitLine(absl::string_view line) {
 }
 
 std::optional<InvocationResult> Environment::Prepare() {
+  if (sandbox_ != nullptr && api_->Terminated()) Teardown();
   if (sandbox_ != nullptr) return std::nullopt;
   {
     absl::MutexLock lock(&log_mu_);
@@ -115,7 +116,10 @@ std::optional<InvocationResult> Environment::Prepare() {
   std::shared_ptr<RuntimeApi> api = api_;
   Sandbox::Callbacks cb;
   cb.on_output = [this](int stream, absl::string_view data) { OnOutput(stream, data); };
-  cb.on_exit = [api](int status) { api->NotifyExited(status); };
+  cb.on_exit = [api, hook = options_.on_runtime_exit](int status) {
+    api->NotifyExited(status);
+    if (hook) hook();
+  };
   cb.on_limit = [api](std::string reason) { api->NotifyKilled(std::move(reason)); };
   auto sandbox = Sandbox::Spawn(options_.caps, spec, std::move(cb));
   if (!sandbox.ok()) {
@@ -183,6 +187,8 @@ InvocationResult Environment::FromInitFailure(const RuntimeEvent& ev,
 InvocationResult Environment::Invoke(const InvocationRequest& request) {
   const FunctionConfig& fn = options_.function;
   const std::string& id = request.invocation.request_id;
+  // A runtime that exited between invocations (e.g. right after answering) is replaced.
+  if (sandbox_ != nullptr && api_->Terminated()) Teardown();
   bool cold = fresh_;
   double init_ms = init_ms_;
   if (sandbox_ == nullptr) {
@@ -209,8 +215,25 @@ InvocationResult Environment::Invoke(const InvocationRequest& request) {
   Invocation inv = request.invocation;
   inv.deadline_unix_ms = absl::ToUnixMillis(deadline);
   if (inv.invoked_function_arn.empty()) inv.invoked_function_arn = FunctionArn(fn, options_.runtime);
-  api_->Offer(std::move(inv));
+  api_->Offer(inv);
   RuntimeEvent ev = api_->WaitOutcome(deadline);
+  if ((ev.kind == RuntimeEvent::Kind::kExited || ev.kind == RuntimeEvent::Kind::kKilled) &&
+      !ev.delivered) {
+    // The runtime died before it took the event: run it once in a fresh environment.
+    Teardown();
+    if (std::optional<InvocationResult> failed = Prepare(); failed.has_value()) {
+      InvocationResult r = std::move(*failed);
+      r.billed_duration_ms = BilledDurationMs(0);
+      LogEnd(id, r, request.want_log_tail, absl::Now());
+      return r;
+    }
+    cold = true;
+    init_ms = init_ms_;
+    fresh_ = false;
+    sandbox_->ResetPeak();
+    api_->Offer(inv);
+    ev = api_->WaitOutcome(deadline);
+  }
   absl::Time end = absl::Now();
 
   InvocationResult r;

@@ -12,6 +12,7 @@
 #ifndef WISP_WORKER_ENVIRONMENT_H_
 #define WISP_WORKER_ENVIRONMENT_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct EnvironmentOptions {
   SandboxCapabilities caps;
   std::string work_dir;      // per-environment scratch; /tmp lives in <work_dir>/tmp
   std::string name;          // unique in the worker, e.g. "1234-env0"
+  // Called (on a sandbox thread) when the runtime process exits, whatever the reason, so the
+  // owner can replace an environment whose runtime died while idle.
+  std::function<void()> on_runtime_exit;
 };
 
 struct InvocationRequest {
@@ -79,8 +83,8 @@ class Environment {
   // Starts the runtime if none is running. Returns the init failure, if any, as a result.
   std::optional<InvocationResult> Prepare();
   InvocationResult Invoke(const InvocationRequest& request);
-  // True when the runtime is gone and Prepare() must make a fresh one.
-  bool NeedsReset() const { return sandbox_ == nullptr; }
+  // True when the runtime is gone (or exited) and Prepare() must make a fresh one.
+  bool NeedsReset() const { return sandbox_ == nullptr || api_->Terminated(); }
   // Kills the runtime and wipes /tmp.
   void Teardown();
   // Peak init duration of the prepared runtime, for metrics.

@@ -12,7 +12,7 @@ namespace wisp::worker {
 std::string FormatFunctionLogLine(LogFormat format, int64_t unix_micros,
                                   absl::string_view request_id, absl::string_view line) {
   if (format == LogFormat::kText) return absl::StrCat(line, "\n");
-  nlohmann::json doc = {
+  nlohmann::ordered_json doc = {
       {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(unix_micros),
                                 absl::UTCTimeZone())},
       {"requestId", request_id},

@@ -28,7 +28,16 @@ std::string FunctionArn(const FunctionConfig& fn, const RuntimeSettings& s) {
 
 std::vector<std::string> RuntimeEnvironment(const FunctionConfig& fn, const RuntimeSettings& s,
                                             const std::string& runtime_api_address) {
+  // Reserved variables cannot come from the function (validation refuses them); the others
+  // Lambda sets (TZ, LANG, PATH, LD_LIBRARY_PATH, PYTHONPATH, NODE_PATH, TMPDIR) are defaults
+  // the function may override, as in Lambda. Each name appears once.
   std::vector<std::string> env;
+  auto user_has = [&fn](absl::string_view k) {
+    for (const auto& [key, value] : fn.environment) {
+      if (key == k) return true;
+    }
+    return false;
+  };
   for (const auto& [k, v] : fn.environment) env.push_back(absl::StrCat(k, "=", v));
   std::string execution_env;
   switch (fn.runtime) {
@@ -36,7 +45,9 @@ std::vector<std::string> RuntimeEnvironment(const FunctionConfig& fn, const Runt
     case Runtime::kNodejs20: execution_env = "AWS_Lambda_nodejs20.x"; break;
     case Runtime::kProvided: break;
   }
-  auto add = [&env](absl::string_view k, absl::string_view v) { env.push_back(absl::StrCat(k, "=", v)); };
+  auto add = [&env, &user_has](absl::string_view k, absl::string_view v) {
+    if (!user_has(k)) env.push_back(absl::StrCat(k, "=", v));
+  };
   add("AWS_LAMBDA_RUNTIME_API", runtime_api_address);
   add("_HANDLER", fn.handler);
   add("LAMBDA_TASK_ROOT", fn.code_path);

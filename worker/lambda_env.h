@@ -30,8 +30,9 @@ std::string RuntimeDir(const FunctionConfig& fn, const RuntimeSettings& s);
 // "arn:aws:lambda:<region>:<account>:function:<name>".
 std::string FunctionArn(const FunctionConfig& fn, const RuntimeSettings& s);
 
-// The full environment ("K=V"): the function's variables first, then the ones Lambda reserves
-// (which therefore win): AWS_LAMBDA_RUNTIME_API, _HANDLER, LAMBDA_TASK_ROOT, ...
+// The full environment ("K=V"), each name once: the function's variables, then the ones Lambda
+// sets (AWS_LAMBDA_RUNTIME_API, _HANDLER, LAMBDA_TASK_ROOT, ...). The function cannot set the
+// reserved ones; it may override the unreserved defaults (TZ, LANG, PATH, ...), as in Lambda.
 std::vector<std::string> RuntimeEnvironment(const FunctionConfig& fn, const RuntimeSettings& s,
                                             const std::string& runtime_api_address);
 

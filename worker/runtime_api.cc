@@ -51,6 +51,7 @@ RuntimeEvent RuntimeApi::WaitOutcome(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return HasEventLocked(); };
   bool in_time = mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+  const bool delivered = delivered_;
   // Whatever the runtime posts for this id from now on is refused.
   active_id_.clear();
   pending_.reset();
@@ -60,7 +61,11 @@ RuntimeEvent RuntimeApi::WaitOutcome(absl::Time deadline) {
     result_.reset();
     return ev;
   }
-  if (terminal_.has_value()) return *terminal_;
+  if (terminal_.has_value()) {
+    RuntimeEvent ev = *terminal_;
+    ev.delivered = delivered;
+    return ev;
+  }
   if (!in_time) return RuntimeEvent{.kind = RuntimeEvent::Kind::kTimeout};
   return RuntimeEvent{.kind = RuntimeEvent::Kind::kKilled, .reason = "shutdown"};
 }
@@ -76,6 +81,11 @@ void RuntimeApi::NotifyKilled(std::string reason) {
   absl::MutexLock lock(&mu_);
   if (terminal_.has_value()) return;
   terminal_ = RuntimeEvent{.kind = RuntimeEvent::Kind::kKilled, .reason = std::move(reason)};
+}
+
+bool RuntimeApi::Terminated() {
+  absl::MutexLock lock(&mu_);
+  return terminal_.has_value();
 }
 
 void RuntimeApi::Shutdown() {
@@ -95,6 +105,13 @@ std::optional<Invocation> RuntimeApi::Next() {
   Invocation inv = std::move(*pending_);
   pending_.reset();
   return inv;
+}
+
+void RuntimeApi::Undeliver(const Invocation& inv) {
+  absl::MutexLock lock(&mu_);
+  if (active_id_ != inv.request_id || !delivered_ || result_.has_value()) return;
+  delivered_ = false;
+  pending_ = inv;
 }
 
 HttpReply RuntimeApi::PostResponse(absl::string_view request_id, std::string body) {
@@ -120,6 +137,8 @@ HttpReply RuntimeApi::PostError(absl::string_view request_id, std::string body,
     return ErrorReply(400, "InvalidRequestID", "Invalid request ID");
   }
   if (static_cast<int64_t>(body.size()) > max_response_bytes_) {
+    result_ = RuntimeEvent{.kind = RuntimeEvent::Kind::kTooLarge,
+                           .payload = absl::StrCat(body.size())};
     return ErrorReply(413, "RequestEntityTooLarge",
                       absl::StrCat("Exceeded maximum allowed payload size (", max_response_bytes_,
                                    " bytes)."));
@@ -175,6 +194,15 @@ HttpReply RuntimeApi::ErrorReply(int status, absl::string_view error_type,
 
 namespace {
 
+std::string ReadBody(const httplib::ContentReader& reader) {
+  std::string body;
+  reader([&body](const char* data, size_t len) {
+    body.append(data, len);
+    return true;
+  });
+  return body;
+}
+
 void Send(httplib::Response& res, const HttpReply& reply) {
   res.status = reply.status;
   for (const auto& [k, v] : reply.headers) res.set_header(k, v);
@@ -206,21 +234,41 @@ absl::StatusOr<std::unique_ptr<RuntimeApiServer>> RuntimeApiServer::Start(
                                                "execution environment is shutting down"));
               return;
             }
-            Send(res, RuntimeApi::NextReply(*inv));
+            // The event goes out through a content provider, whose completion tells whether
+            // it reached the runtime's socket: if not (the runtime died while parked on /next),
+            // it is taken back so that it can run elsewhere.
+            HttpReply reply = RuntimeApi::NextReply(*inv);
+            res.status = reply.status;
+            for (const auto& [k, v] : reply.headers) res.set_header(k, v);
+            auto body = std::make_shared<std::string>(std::move(reply.body));
+            auto taken = std::make_shared<Invocation>(std::move(*inv));
+            res.set_content_provider(
+                body->size(), reply.content_type,
+                [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                  return sink.write(body->data() + offset, length);
+                },
+                [api, taken](bool success) {
+                  if (!success) api->Undeliver(*taken);
+                });
           });
+  // Bodies are read through a content reader: httplib's plain handlers refuse form-encoded
+  // bodies over 8 KB (curl -d sends that content type), whatever the payload limit.
   srv.Post(absl::StrCat(kPrefix, R"(/invocation/([^/]+)/response)"),
-           [api](const httplib::Request& req, httplib::Response& res) {
-             Send(res, api->PostResponse(req.matches[1].str(), req.body));
+           [api](const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& reader) {
+             Send(res, api->PostResponse(req.matches[1].str(), ReadBody(reader)));
            });
   srv.Post(absl::StrCat(kPrefix, R"(/invocation/([^/]+)/error)"),
-           [api](const httplib::Request& req, httplib::Response& res) {
-             Send(res, api->PostError(req.matches[1].str(), req.body,
+           [api](const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& reader) {
+             Send(res, api->PostError(req.matches[1].str(), ReadBody(reader),
                                       req.get_header_value("Lambda-Runtime-Function-Error-Type")));
            });
   srv.Post(absl::StrCat(kPrefix, "/init/error"),
-           [api](const httplib::Request& req, httplib::Response& res) {
+           [api](const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& reader) {
              Send(res, api->PostInitError(
-                           req.body, req.get_header_value("Lambda-Runtime-Function-Error-Type")));
+                           ReadBody(reader), req.get_header_value("Lambda-Runtime-Function-Error-Type")));
            });
   srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
@@ -235,6 +283,8 @@ absl::StatusOr<std::unique_ptr<RuntimeApiServer>> RuntimeApiServer::Start(
   if (port <= 0) return absl::UnavailableError("cannot bind the Runtime API on 127.0.0.1");
   s->port_ = port;
   s->thread_ = std::thread([&srv] { srv.listen_after_bind(); });
+  // httplib ignores stop() until its loop runs: wait for it, so Stop() can never be lost.
+  while (!srv.is_running()) std::this_thread::yield();
   return s;
 }
 

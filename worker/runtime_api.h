@@ -75,6 +75,9 @@ struct RuntimeEvent {
   std::string error_type_header;  // Lambda-Runtime-Function-Error-Type
   int exit_status = 0;            // waitpid() status for kExited
   std::string reason;             // for kKilled: "oom", "ephemeral-storage"
+  // For kExited / kKilled: whether the runtime had received the invocation. When it had not,
+  // the invocation can run in a fresh environment without breaking at-most-once delivery.
+  bool delivered = true;
 };
 
 class RuntimeApi {
@@ -94,10 +97,15 @@ class RuntimeApi {
   void NotifyKilled(std::string reason);
   // Wakes every parked /next with an error; later calls fail fast.
   void Shutdown();
+  // True once the process exited or was killed.
+  bool Terminated();
 
   // --- the runtime's side (HTTP handlers) ---
   // Long poll: blocks until an invocation is offered; nullopt once shut down.
   std::optional<Invocation> Next();
+  // The event handed out by Next() never reached the runtime (the write failed): offer it
+  // again, and count it as not delivered.
+  void Undeliver(const Invocation& inv);
   HttpReply PostResponse(absl::string_view request_id, std::string body);
   HttpReply PostError(absl::string_view request_id, std::string body, std::string error_type);
   HttpReply PostInitError(std::string body, std::string error_type);

@@ -7,6 +7,15 @@
 #include "wisp/v1/worker.grpc.pb.h"
 
 namespace wisp::worker {
+namespace {
+
+constexpr char kNotDeliveredPayload[] = "wisp.dev/never-delivered";
+
+}  // namespace
+
+bool NeverDelivered(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNotDeliveredPayload).has_value();
+}
 
 struct WorkerClient::Impl {
   std::shared_ptr<grpc::Channel> channel;
@@ -33,7 +42,14 @@ absl::StatusOr<v1::InvokeResponse> WorkerClient::Invoke(const v1::InvokeRequest&
   v1::InvokeResponse response;
   grpc::Status s = impl_->stub->Invoke(&ctx, request, &response);
   if (!s.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    // gRPC reports "failed to connect" when no connection (hence no request) was made.
+    bool refused = trailers.find("wisp-rejected") != trailers.end();
+    bool no_connection = s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                         s.error_message().find("failed to connect") != std::string::npos;
+    if (refused || no_connection) status.SetPayload(kNotDeliveredPayload, absl::Cord("1"));
+    return status;
   }
   return response;
 }

@@ -12,6 +12,10 @@
 
 namespace wisp::worker {
 
+// True when the call failed before any runtime could have received it, so retrying it on
+// another worker keeps at-most-once delivery.
+bool NeverDelivered(const absl::Status& status);
+
 class WorkerClient {
  public:
   // `target` is host:port. The channel connects lazily.
@@ -19,7 +23,9 @@ class WorkerClient {
   ~WorkerClient();
 
   // Calls Invoke with a deadline `timeout` from now. gRPC failures come back as the status
-  // with the same code; function errors are in the response.
+  // with the same code; function errors are in the response. A failure that provably never
+  // reached a runtime (the worker refused it, or no connection could be made) carries the
+  // payload kNotDeliveredPayload: see NeverDelivered().
   absl::StatusOr<v1::InvokeResponse> Invoke(const v1::InvokeRequest& request,
                                             absl::Duration timeout);
   // Standard health check of the worker ("" service): OK when SERVING.

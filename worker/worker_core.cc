@@ -28,6 +28,11 @@ WorkerCore::WorkerCore(WorkerOptions options, FunctionLog* log, WorkerMetrics* m
     eo.caps = options_.caps;
     eo.work_dir = absl::StrCat(options_.work_dir, "/env-", i);
     eo.name = absl::StrCat(getpid(), "-env", i);
+    Slot* raw = slot.get();
+    eo.on_runtime_exit = [this, raw] {
+      absl::MutexLock lock(&mu_);
+      raw->runtime_exited = true;
+    };
     slot->env = std::make_unique<Environment>(std::move(eo), log_);
     slots_.push_back(std::move(slot));
   }
@@ -74,10 +79,19 @@ void WorkerCore::Loop(Slot* slot) {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this, slot]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stopping_ || slot->job.has_value();
+        return stopping_ || slot->job.has_value() || slot->runtime_exited;
       };
       mu_.Await(absl::Condition(&ready));
+      if (!slot->job.has_value() && slot->runtime_exited && !stopping_) {
+        // The runtime died while idle: replace it now so the next invocation finds it warm.
+        slot->runtime_exited = false;
+        mu_.Unlock();
+        if (slot->env->NeedsReset()) PrepareSlot(slot);
+        mu_.Lock();
+        continue;
+      }
       if (!slot->job.has_value()) break;  // stopping with nothing queued
+      slot->runtime_exited = false;
       job = std::move(*slot->job);
       slot->job.reset();
       SetState(slot, State::kBusy);

@@ -64,6 +64,7 @@ class WorkerCore {
     std::optional<std::pair<InvocationRequest, Done>> job;
     bool busy = false;      // holds an invocation (queued or running)
     bool prepared = false;  // first initialisation attempt finished
+    bool runtime_exited = false;  // the runtime died; replace it when idle
     State state = State::kInitializing;
   };
   void Loop(Slot* slot);

@@ -15,6 +15,14 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+// Marks a call the worker refused before any runtime saw it, so that callers may retry it
+// elsewhere without breaking at-most-once delivery.
+void Refuse(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+            const grpc::Status& status) {
+  ctx->AddTrailingMetadata(std::string(kRejectedMetadataKey), "1");
+  reactor->Finish(status);
+}
+
 void FillResponse(InvocationResult& r, v1::InvokeResponse* out) {
   out->set_payload(std::move(r.payload));
   if (r.error.has_value()) {
@@ -44,7 +52,7 @@ class WorkerService final : public v1::Worker::CallbackService {
     const FunctionConfig& fn = core_->options().function;
     if (static_cast<int64_t>(req->payload().size()) > kMaxSyncPayloadBytes) {
       if (metrics_) metrics_->Rejected("invalid");
-      reactor->Finish(grpc::Status(
+      Refuse(ctx, reactor, grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("payload is ", req->payload().size(), " bytes, over the ",
                        kMaxSyncPayloadBytes, "-byte limit for a synchronous invocation")));
@@ -52,7 +60,7 @@ class WorkerService final : public v1::Worker::CallbackService {
     }
     if (!req->function_name().empty() && req->function_name() != fn.name) {
       if (metrics_) metrics_->Rejected("not_found");
-      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+      Refuse(ctx, reactor, grpc::Status(grpc::StatusCode::NOT_FOUND,
                                    absl::StrCat("this worker serves function ", fn.name,
                                                 ", not ", req->function_name())));
       return reactor;
@@ -70,7 +78,7 @@ class WorkerService final : public v1::Worker::CallbackService {
       FillResponse(r, resp);
       reactor->Finish(grpc::Status::OK);
     });
-    if (!s.ok()) reactor->Finish(ToGrpc(s));
+    if (!s.ok()) Refuse(ctx, reactor, ToGrpc(s));
     return reactor;
   }
 

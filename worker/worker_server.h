@@ -19,6 +19,9 @@ namespace wisp::worker {
 // Largest gRPC message either side accepts: a 6 MiB payload plus headroom.
 inline constexpr int kMaxGrpcMessageBytes = 8 * 1024 * 1024;
 
+// Trailing metadata key the worker sets on calls it refused before any runtime saw them.
+inline constexpr char kRejectedMetadataKey[] = "wisp-rejected";
+
 // A fresh UUID v4, Lambda's request id shape.
 std::string NewRequestId();
 

@@ -38,6 +38,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   }
   admin->port_ = bound;
   admin->thread_ = std::thread([&srv] { srv.listen_after_bind(); });
+  // httplib ignores stop() until its loop runs: wait for it, so Stop() can never be lost.
+  while (!srv.is_running()) std::this_thread::yield();
   return admin;
 }
 

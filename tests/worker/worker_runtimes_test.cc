@@ -229,6 +229,59 @@ done
   EXPECT_THAT(w->Stdout(), HasSubstr("first=202 second=400 {\"errorMessage\":\"Invalid request ID\""));
 }
 
+// Regression: a runtime that died right after answering made the next invocation fail with
+// Runtime.ExitError although that invocation never reached it. Now a runtime that dies while
+// idle is replaced at once (a fresh init), and the next invocation runs there.
+TEST(WorkerRuntimes, RuntimeThatExitsAfterAnsweringIsReplacedForTheNextInvocation) {
+  TempDir code;
+  code.Write("index.js",
+             "exports.handler = async (event) => {\n"
+             "  if (event.die) setTimeout(() => { throw new Error('late'); }, 0);\n"
+             "  return { ok: true };\n"
+             "};\n");
+  auto w = StartOrDie(Fn(code, "nodejs20", "index.handler"));
+  ASSERT_NE(w, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    auto r = w->Invoke(R"({"die": true})");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->has_error()) << "invocation " << i << ": " << r->payload();
+    EXPECT_TRUE(r->cold_start()) << "each runs in a freshly initialised environment";
+    // Wait until the worker has replaced the dead runtime (one more initialisation).
+    std::string want = absl::StrCat("wisp_worker_init_duration_seconds_count{function=\"fn\"} ", i + 2);
+    absl::Time deadline = absl::Now() + absl::Seconds(15);
+    std::string metrics;
+    while (absl::Now() < deadline) {
+      auto m = HttpGet(w->admin_port(), "/metrics");
+      if (m.ok() && m->find(want) != std::string::npos &&
+          m->find("state=\"idle\"} 1") != std::string::npos) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_LT(absl::Now(), deadline) << "the dead runtime was not replaced";
+  }
+}
+
+// Regression: httplib refused form-encoded bodies over 8 KB (what `curl -d` sends) with 413.
+TEST(WorkerRuntimes, FormEncodedResponsesOverEightKilobytesAreAccepted) {
+  TempDir code;
+  code.Write("bootstrap", R"SH(#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while true; do
+  id=$(curl -sS -D - -o /dev/null "$api/invocation/next" | grep -i '^Lambda-Runtime-Aws-Request-Id:' | cut -d' ' -f2 | tr -d '\r')
+  printf '"%s"' "$(head -c 20000 /dev/zero | tr '\0' 'z')" > /tmp/body
+  curl -sS -o /dev/null -d @/tmp/body "$api/invocation/$id/response"
+done
+)SH",
+             0755);
+  auto w = StartOrDie({"--name=form", "--runtime=provided", "--code=" + code.path()});
+  ASSERT_NE(w, nullptr);
+  auto r = w->Invoke("{}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_error()) << r->payload();
+  EXPECT_EQ(r->payload().size(), 20002u);
+}
+
 TEST(WorkerRuntimes, SixMegabytePayloadWorksAndOneByteMoreIsRefused) {
   TempDir code;
   code.Write("app.py", kPythonApp);
