@@ -55,6 +55,21 @@ std::string ReadWholeFile(const std::string& path, bool* ok) {
   return ss.str();
 }
 
+// The interpreter's real path. Shims (pyenv and the like) cost ~100 ms per start; asking once
+// here saves that on every cold start. Falls back to the name as given.
+std::string ResolvePython(const std::string& python) {
+  std::string cmd = python + " -c 'import sys; print(sys.executable)' 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return python;
+  char buf[4096];
+  std::string out;
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  int status = pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (status != 0 || out.empty() || access(out.c_str(), X_OK) != 0) return python;
+  return out;
+}
+
 std::string DefaultRuntimesDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -122,7 +137,9 @@ int main(int argc, char** argv) {
   options.runtime.runtimes_dir = absl::GetFlag(FLAGS_runtimes_dir).empty()
                                      ? DefaultRuntimesDir()
                                      : absl::GetFlag(FLAGS_runtimes_dir);
-  options.runtime.python = absl::GetFlag(FLAGS_python);
+  options.runtime.python = fn->runtime == Runtime::kPython311
+                               ? ResolvePython(absl::GetFlag(FLAGS_python))
+                               : absl::GetFlag(FLAGS_python);
   options.runtime.node = absl::GetFlag(FLAGS_node);
   options.runtime.region = absl::GetFlag(FLAGS_region);
   options.work_dir = absl::GetFlag(FLAGS_work_dir);

@@ -78,6 +78,22 @@ std::string ProbeCgroupParent(absl::string_view controller) {
   return parent;
 }
 
+// Removes groups left by workers that died without cleaning up (SIGKILL): "wisp-<pid>-…"
+// whose pid is gone. A group still holding processes cannot be removed and stays.
+void RemoveStaleGroups(const std::string& parent) {
+  DIR* dir = opendir(parent.c_str());
+  if (dir == nullptr) return;
+  while (struct dirent* e = readdir(dir)) {
+    absl::string_view name = e->d_name;
+    if (!absl::ConsumePrefix(&name, "wisp-")) continue;
+    int pid = 0;
+    if (!absl::SimpleAtoi(name.substr(0, name.find('-')), &pid) || pid <= 0) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    ::rmdir(absl::StrCat(parent, "/", e->d_name).c_str());
+  }
+  closedir(dir);
+}
+
 bool ProbePrivateMount() {
   if (geteuid() != 0) return false;
   pid_t child = fork();
@@ -128,6 +144,9 @@ SandboxCapabilities DetectSandboxCapabilities() {
   SandboxCapabilities caps;
   caps.memory_cgroup_parent = ProbeCgroupParent("memory");
   caps.pids_cgroup_parent = ProbeCgroupParent("pids");
+  for (const std::string& parent : {caps.memory_cgroup_parent, caps.pids_cgroup_parent}) {
+    if (!parent.empty()) RemoveStaleGroups(parent);
+  }
   caps.private_tmp_mount = ProbePrivateMount();
   return caps;
 }
