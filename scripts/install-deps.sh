@@ -10,15 +10,16 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev
   libhiredis-dev libyaml-cpp-dev nlohmann-json3-dev
   # runtimes the worker runs
-  python3 nodejs
-  # services and tools the tests and examples use
-  redis-server curl ca-certificates procps
+  python3 nodejs npm
+  # services and tools the tests and examples use (helm comes from the npm registry)
+  redis-server curl ca-certificates procps unzip python3-yaml
 )
 
 missing=()
 for p in "${packages[@]}"; do
   # nodejs may come from elsewhere (a newer Node.js): any `node` on PATH will do.
   if [[ $p == nodejs ]] && command -v node >/dev/null 2>&1; then continue; fi
+  if [[ $p == npm ]] && command -v npm >/dev/null 2>&1; then continue; fi
   if [[ $p == python3 ]] && command -v python3 >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
