@@ -3,7 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include "absl/random/random.h"
+#include "controller/base/request_id.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "wisp/v1/worker.grpc.pb.h"
@@ -88,21 +88,6 @@ class WorkerService final : public v1::Worker::CallbackService {
 };
 
 }  // namespace
-
-std::string NewRequestId() {
-  static absl::Mutex mu(absl::kConstInit);
-  static absl::BitGen* gen = new absl::BitGen();
-  uint64_t hi, lo;
-  {
-    absl::MutexLock lock(&mu);
-    hi = absl::Uniform<uint64_t>(*gen);
-    lo = absl::Uniform<uint64_t>(*gen);
-  }
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                         // version 4
-  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);             // variant 10
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
-                         lo >> 48, lo & 0xFFFFFFFFFFFFULL);
-}
 
 struct WorkerServer::Impl {
   std::unique_ptr<WorkerService> service;

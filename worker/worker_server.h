@@ -22,9 +22,6 @@ inline constexpr int kMaxGrpcMessageBytes = 8 * 1024 * 1024;
 // Trailing metadata key the worker sets on calls it refused before any runtime saw them.
 inline constexpr char kRejectedMetadataKey[] = "wisp-rejected";
 
-// A fresh UUID v4, Lambda's request id shape.
-std::string NewRequestId();
-
 class WorkerServer {
  public:
   // Listens on host:port (port 0 picks one). `core` must outlive the server.
