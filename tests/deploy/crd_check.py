@@ -292,9 +292,10 @@ CASES = [
      "batchWindowSeconds"),
     ("queue without a stream", function(triggers=[{"queue": {}}]), "stream: Required value"),
     ("bad schedule", function(triggers=[{"schedule": {"expression": "every day"}}]), "expression"),
-    ("name with capitals", function(name="Hello"), "DNS-1123 label"),
-    ("name of 64 characters", function(name="a" * 64), "DNS-1123 label"),
-    ("name with a dot", function(name="a.b"), "DNS-1123 label"),
+    ("name with capitals", function(name="Hello"), "DNS-1035 label"),
+    ("name of 64 characters", function(name="a" * 64), "DNS-1035 label"),
+    ("name with a dot", function(name="a.b"), "DNS-1035 label"),
+    ("name starting with a digit", function(name="1hello"), "DNS-1035 label"),
     ("typo in a field", function(memoryMb=256), "spec.memoryMb: unknown field"),
 ]
 
