@@ -1,0 +1,109 @@
+// wisp-operator: reconciles Function objects into Kubernetes workloads.
+// Flags become options, objects are wired, the process runs until SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "controller/admin/admin_server.h"
+#include "controller/base/log.h"
+#include "operator/kube/client.h"
+#include "operator/kube/config.h"
+#include "operator/operator.h"
+
+ABSL_FLAG(std::string, server, "", "API server URL without authentication (local mode, tests)");
+ABSL_FLAG(std::string, kubeconfig, "", "kubeconfig file (default: in-cluster config)");
+ABSL_FLAG(std::vector<std::string>, watch_namespaces, {}, "Namespaces to watch (default: all)");
+ABSL_FLAG(std::vector<std::string>, worker_images, {},
+          "runtime=image pairs, e.g. python3.11=wisp/worker-python3.11:0.1.0");
+ABSL_FLAG(std::string, worker_image_pull_policy, "IfNotPresent", "Pull policy for worker images");
+ABSL_FLAG(std::string, gateway_url, "", "The gateway's base URL as users reach it (for status.url)");
+ABSL_FLAG(bool, leader_elect, false, "Elect a leader with a Lease (run 2+ replicas)");
+ABSL_FLAG(std::string, lease_namespace, "wisp-system", "Namespace of the leader Lease");
+ABSL_FLAG(std::string, lease_name, "wisp-operator", "Name of the leader Lease");
+ABSL_FLAG(std::string, identity, "", "Leader identity (default: hostname-pid)");
+ABSL_FLAG(int, lease_duration_seconds, 15, "How long a leader's claim lasts without renewal");
+ABSL_FLAG(int, renew_deadline_seconds, 10, "A leader that cannot renew this long steps down");
+ABSL_FLAG(int, retry_period_seconds, 2, "How often to try to acquire or renew");
+ABSL_FLAG(int, workers, 2, "Reconcile workers");
+ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the admin HTTP server");
+ABSL_FLAG(int, port, 9100, "Reserved for the gateways' snapshot stream (next release)");
+ABSL_FLAG(int, admin_port, 9101, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
+ABSL_FLAG(std::string, port_file, "", "Write \"<admin port>\" here once listening");
+
+int main(int argc, char** argv) {
+  using namespace wisp;
+  absl::SetProgramUsageMessage("wisp-operator: reconciles wisp.dev Functions into workloads");
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<kube::KubeConfig> kc;
+  if (!absl::GetFlag(FLAGS_server).empty()) {
+    kc = kube::ServerOnly(absl::GetFlag(FLAGS_server));
+  } else if (!absl::GetFlag(FLAGS_kubeconfig).empty()) {
+    kc = kube::LoadKubeconfig(absl::GetFlag(FLAGS_kubeconfig));
+  } else {
+    kc = kube::InClusterConfig();
+  }
+  if (!kc.ok()) {
+    log::Error("no Kubernetes API configuration", {{"error", std::string(kc.status().message())}});
+    return 2;
+  }
+  op::OperatorOptions options;
+  options.namespaces = absl::GetFlag(FLAGS_watch_namespaces);
+  for (const std::string& pair : absl::GetFlag(FLAGS_worker_images)) {
+    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
+      log::Error("--worker_images entries are runtime=image", {{"entry", pair}});
+      return 2;
+    }
+    options.config.worker_images[kv[0]] = kv[1];
+  }
+  options.config.gateway_url = absl::GetFlag(FLAGS_gateway_url);
+  options.workers = std::max(1, absl::GetFlag(FLAGS_workers));
+  options.leader_elect = absl::GetFlag(FLAGS_leader_elect);
+  options.leader.lease_namespace = absl::GetFlag(FLAGS_lease_namespace);
+  options.leader.lease_name = absl::GetFlag(FLAGS_lease_name);
+  options.leader.identity = absl::GetFlag(FLAGS_identity);
+  if (options.leader.identity.empty()) {
+    char host[256] = "operator";
+    gethostname(host, sizeof(host) - 1);
+    options.leader.identity = absl::StrCat(host, "-", getpid());
+  }
+  options.leader.lease_duration = absl::Seconds(absl::GetFlag(FLAGS_lease_duration_seconds));
+  options.leader.renew_deadline = absl::Seconds(absl::GetFlag(FLAGS_renew_deadline_seconds));
+  options.leader.retry_period = absl::Seconds(absl::GetFlag(FLAGS_retry_period_seconds));
+
+  kube::RestKubeClient client(*kc);
+  auto registry = std::make_shared<prometheus::Registry>();
+  op::Operator operator_(&client, options, registry);
+  operator_.Start();
+  auto admin = AdminServer::Start(absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_admin_port),
+                                  registry, [&operator_] { return operator_.Synced(); });
+  if (!admin.ok()) {
+    log::Error("cannot start the admin server", {{"error", std::string(admin.status().message())}});
+    return 1;
+  }
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    std::ofstream(absl::GetFlag(FLAGS_port_file)) << (*admin)->port() << "\n";
+  }
+  log::Info("operator started", {{"server", kc->server}, {"identity", options.leader.identity},
+                                 {"leader_elect", options.leader_elect ? "true" : "false"},
+                                 {"admin_port", (*admin)->port()}});
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("stopping", {{"signal", sig}});
+  operator_.Stop();
+  (*admin)->Stop();
+  return 0;
+}

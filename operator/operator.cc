@@ -1,0 +1,110 @@
+#include "operator/operator.h"
+
+#include "absl/time/clock.h"
+#include "controller/base/log.h"
+
+namespace wisp::op {
+
+using nlohmann::json;
+
+Operator::Operator(kube::KubeClient* client, OperatorOptions options,
+                   std::shared_ptr<prometheus::Registry> registry)
+    : client_(client),
+      options_(std::move(options)),
+      registry_(registry),
+      functions_(client, kube::resources::Functions(), options_.namespaces),
+      deployments_(client, kube::resources::Deployments(), options_.namespaces,
+                   kube::ListOptions{.label_selector = "app.kubernetes.io/managed-by=wisp-operator"}),
+      events_(client, "wisp-operator"),
+      reconciler_(client, &functions_, &deployments_, options_.config, &events_) {
+  using namespace prometheus;
+  reconciles_ = &BuildCounter().Name("wisp_operator_reconciles_total")
+                     .Help("Reconciles by result (success, error)").Register(*registry);
+  queue_depth_ = &BuildGauge().Name("wisp_operator_queue_depth")
+                      .Help("Function keys waiting to be reconciled").Register(*registry).Add({});
+  leader_gauge_ = &BuildGauge().Name("wisp_operator_leader")
+                       .Help("1 while this replica is the leader").Register(*registry).Add({});
+  functions_.AddHandler([this](const std::string& key, const json*) { queue_.Add(key); });
+  // A Deployment's change (rollout, readiness) is its Function's change: same key.
+  deployments_.AddHandler([this](const std::string& key, const json*) { queue_.Add(key); });
+}
+
+Operator::~Operator() { Stop(); }
+
+void Operator::Start() {
+  functions_.Start();
+  deployments_.Start();
+  if (options_.leader_elect) {
+    elector_ = std::make_unique<LeaderElector>(
+        client_, options_.leader,
+        [this] {
+          leading_ = true;
+          leader_gauge_->Set(1);
+          EnqueueAll();
+        },
+        [this] {
+          leading_ = false;
+          leader_gauge_->Set(0);
+        });
+    elector_->Start();
+  } else {
+    leading_ = true;
+    leader_gauge_->Set(1);
+  }
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
+  resync_ = std::thread([this] {
+    absl::Time next = absl::Now() + options_.resync;
+    while (!stop_) {
+      absl::SleepFor(absl::Milliseconds(100));
+      queue_depth_->Set(queue_.Len());
+      if (absl::Now() >= next) {
+        next = absl::Now() + options_.resync;
+        if (leading_) EnqueueAll();
+      }
+    }
+  });
+}
+
+void Operator::EnqueueAll() {
+  for (const json& fn : functions_.List()) queue_.Add(ObjectKey(fn));
+}
+
+void Operator::Worker() {
+  while (true) {
+    std::optional<std::string> key = queue_.Get();
+    if (!key.has_value()) return;
+    if (!leading_) {
+      // Standby: keep the key for when we lead (EnqueueAll covers it too).
+      queue_.Done(*key);
+      queue_.AddAfter(*key, absl::Seconds(1));
+      continue;
+    }
+    absl::Status s = reconciler_.Reconcile(*key);
+    if (s.ok()) {
+      queue_.Forget(*key);
+      reconciles_->Add({{"result", "success"}}).Increment();
+    } else {
+      log::Warn("reconcile failed", {{"key", *key}, {"error", std::string(s.message())},
+                                     {"retries", queue_.Failures(*key)}});
+      reconciles_->Add({{"result", "error"}}).Increment();
+      queue_.AddRateLimited(*key);
+    }
+    queue_.Done(*key);
+  }
+}
+
+void Operator::Stop() {
+  if (stop_.exchange(true)) return;
+  queue_.ShutDown();
+  for (auto& t : workers_) t.join();
+  if (resync_.joinable()) resync_.join();
+  if (elector_) elector_->Stop();
+  functions_.Stop();
+  deployments_.Stop();
+}
+
+bool Operator::IsLeader() { return leading_.load(); }
+
+bool Operator::Synced() { return functions_.WaitForSync(absl::ZeroDuration()); }
+
+}  // namespace wisp::op

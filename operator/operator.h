@@ -1,0 +1,71 @@
+// The operator: informers over Functions and their Deployments (all namespaces, or the watched
+// ones), a work queue of Function keys, worker threads that reconcile, and leader election so
+// that of several replicas exactly one writes. Non-leaders keep their caches warm and take over
+// in a couple of seconds. Every Function is requeued when leadership is gained and every
+// `resync`. Thread-safe.
+#ifndef WISP_OPERATOR_OPERATOR_H_
+#define WISP_OPERATOR_OPERATOR_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "controller/operator_config.h"
+#include "operator/informer_set.h"
+#include "operator/kube/client.h"
+#include "operator/leader.h"
+#include "operator/reconciler.h"
+#include "operator/workqueue.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace wisp::op {
+
+struct OperatorOptions {
+  std::vector<std::string> namespaces;  // empty: all
+  OperatorConfig config;
+  int workers = 2;
+  bool leader_elect = false;
+  LeaderElectionConfig leader;
+  absl::Duration resync = absl::Minutes(5);
+};
+
+class Operator {
+ public:
+  Operator(kube::KubeClient* client, OperatorOptions options,
+           std::shared_ptr<prometheus::Registry> registry);
+  ~Operator();
+  void Start();
+  void Stop();
+  bool IsLeader();
+  bool Synced();
+
+ private:
+  void Worker();
+  void EnqueueAll();
+
+  kube::KubeClient* client_;
+  OperatorOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;  // owns the metric families below
+  InformerSet functions_;
+  InformerSet deployments_;
+  EventRecorder events_;
+  Reconciler reconciler_;
+  WorkQueue queue_;
+  std::unique_ptr<LeaderElector> elector_;
+  std::atomic<bool> leading_{false};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> workers_;
+  std::thread resync_;
+  prometheus::Family<prometheus::Counter>* reconciles_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* leader_gauge_;
+};
+
+}  // namespace wisp::op
+
+#endif  // WISP_OPERATOR_OPERATOR_H_
