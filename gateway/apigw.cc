@@ -16,27 +16,33 @@ namespace {
 
 using nlohmann::ordered_json;
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool ValidUtf8(absl::string_view s) {
   size_t i = 0;
-  while (i < s.size()) {
+  const size_t n = s.size();
+  auto cont = [&](size_t k) { return k < n && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80; };
+  while (i < n) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    int n;
     if (c < 0x80) {
-      n = 0;
-    } else if ((c >> 5) == 0x6) {
-      n = 1;
-    } else if ((c >> 4) == 0xE) {
-      n = 2;
-    } else if ((c >> 3) == 0x1E) {
-      n = 3;
+      ++i;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      if (!cont(i + 1)) return false;
+      i += 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      if (!cont(i + 1) || !cont(i + 2)) return false;
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if (c == 0xE0 && c1 < 0xA0) return false;  // overlong
+      if (c == 0xED && c1 > 0x9F) return false;  // surrogates
+      i += 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return false;
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if (c == 0xF0 && c1 < 0x90) return false;  // overlong
+      if (c == 0xF4 && c1 > 0x8F) return false;  // above U+10FFFF
+      i += 4;
     } else {
       return false;
     }
-    if (i + n >= s.size() && n > 0) return false;
-    for (int k = 1; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    i += n + 1;
   }
   return true;
 }
@@ -165,7 +171,11 @@ absl::StatusOr<HttpResult> MapHttpResult(absl::string_view payload) {
   }
   if (auto b = v.find("body"); b != v.end() && !b->is_null()) {
     std::string body = b->is_string() ? b->get<std::string>() : b->dump();
-    bool base64 = v.value("isBase64Encoded", false);
+    bool base64 = false;
+    if (auto b64 = v.find("isBase64Encoded"); b64 != v.end() && !b64->is_null()) {
+      if (!b64->is_boolean()) return absl::InvalidArgumentError("isBase64Encoded must be a boolean");
+      base64 = b64->get<bool>();
+    }
     if (base64) {
       if (!Base64Decode(body, &out.body)) {
         return absl::InvalidArgumentError("body is not valid base64 although isBase64Encoded");

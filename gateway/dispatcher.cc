@@ -148,6 +148,7 @@ DispatchResult::Kind Dispatcher::Acquire(const std::string& function,
     auto again = functions_.find(function);
     if (again == functions_.end()) break;
     HandOffLocked(again->second, absl::Now());
+    NotifyLoadLocked(function, again->second);
   }
   if (!waiter.granted.empty()) {
     lease->address = waiter.granted;
@@ -195,6 +196,7 @@ DispatchResult Dispatcher::Invoke(const std::string& function, const v1::InvokeR
   DispatchResult result;
   absl::Time queue_deadline = absl::Now() + options_.queue_timeout;
   std::vector<std::string> exclude;
+  int busy_rounds = 0;
   while (true) {
     Lease lease;
     result.kind = Acquire(function, exclude, queue_deadline, &lease, &result.message);
@@ -230,10 +232,20 @@ DispatchResult Dispatcher::Invoke(const std::string& function, const v1::InvokeR
                                       " accepted the request: ", s.message());
         return result;
       }
-      // Everything tried once: start over with all endpoints (busy ones may be free again).
-      absl::MutexLock lock(&mu_);
-      auto it = functions_.find(function);
-      if (it != functions_.end() && exclude.size() >= it->second.endpoints.size()) exclude.clear();
+      // Everything tried once: back off briefly (busy workers need a release, which another
+      // gateway's traffic makes), then start over with all endpoints.
+      bool all_tried = false;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = functions_.find(function);
+        all_tried = it != functions_.end() && exclude.size() >= it->second.endpoints.size();
+      }
+      if (all_tried) {
+        exclude.clear();
+        absl::Duration backoff = std::min(absl::Milliseconds(5) * (1 << std::min(busy_rounds++, 5)),
+                                          absl::Milliseconds(100));
+        absl::SleepFor(std::min(backoff, queue_deadline - absl::Now()));
+      }
       continue;
     }
     if (s.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -286,6 +298,7 @@ void Dispatcher::ProbeLoop() {
         if (ep.endpoint.address == address) ep.ejected_until = absl::InfinitePast();
       }
       HandOffLocked(it->second, absl::Now());
+      NotifyLoadLocked(name, it->second);
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "gateway/invoke_api.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -93,7 +95,17 @@ absl::StatusOr<FunctionRef> ParseFunctionRef(absl::string_view raw) {
     return bad();
   }
   if (!ValidName(ref.name)) return bad();
-  if (!ref.qualifier.empty() && !ValidQualifier(ref.qualifier)) return bad();
+  // A ':' promises a qualifier: an empty one is malformed.
+  bool has_qualifier = (parts[0] == "arn" && parts.size() == 8) ||
+                       (parts.size() >= 3 && parts[1] == "function" && parts.size() == 4) ||
+                       (parts.size() == 2);
+  if (has_qualifier && !ValidQualifier(ref.qualifier)) return bad();
+  // The partial ARN's account is twelve digits.
+  if (parts.size() >= 3 && parts[1] == "function" && parts[0] != "arn") {
+    if (parts[0].size() != 12 || !std::all_of(parts[0].begin(), parts[0].end(), absl::ascii_isdigit)) {
+      return bad();
+    }
+  }
   return ref;
 }
 

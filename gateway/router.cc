@@ -70,12 +70,14 @@ Router Router::Build(const Snapshot& snapshot, std::vector<std::string>* conflic
     std::vector<std::string> keys;
     if (methods.empty()) keys.push_back("ANY" + shape);
     for (const auto& m : methods) keys.push_back(m + shape);
+    // A route whose method is taken is dropped whole, and reserves none of its other methods.
     for (const auto& k : keys) {
-      if (!seen.insert(k).second) {
+      if (seen.count(k)) {
         if (conflicts) conflicts->push_back(absl::StrCat(fn, ": ", k, " is taken by another function"));
         return;
       }
     }
+    seen.insert(keys.begin(), keys.end());
     r.routes_.push_back(std::move(route));
   };
   for (const auto& [name, fn] : snapshot.functions) {
