@@ -13,6 +13,8 @@ packages=(
   python3 nodejs npm
   # services and tools the tests and examples use (helm comes from the npm registry)
   redis-server curl ca-certificates procps unzip python3-yaml
+  # benchmarks (tests/bench)
+  wrk nginx-light
 )
 
 missing=()
