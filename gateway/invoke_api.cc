@@ -154,7 +154,8 @@ ServiceError ToServiceError(const absl::Status& status) {
 bool IsJson(absl::string_view payload, std::string* error) {
   if (nlohmann::json::accept(payload.begin(), payload.end())) return true;
   try {
-    (void)nlohmann::json::parse(payload.begin(), payload.end());
+    nlohmann::json ignored = nlohmann::json::parse(payload.begin(), payload.end());
+    (void)ignored;
   } catch (const nlohmann::json::parse_error& e) {
     if (error) *error = e.what();
   }

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <httplib.h>
 
 #include "absl/strings/match.h"
@@ -20,13 +22,33 @@ namespace {
 
 constexpr char kInvokePattern[] = R"(/2015-03-31/functions/([^/]+)/invocations)";
 
-std::string ReadBody(const httplib::ContentReader& reader) {
-  std::string body;
-  reader([&body](const char* data, size_t len) {
-    body.append(data, len);
+// Reads the whole body through httplib's content reader. False when it could not be read, with
+// res.status saying why: 413 over the payload limit (a Content-Length over it, which httplib
+// checks, or a chunked body that grows past it, checked here so nothing unbounded is buffered),
+// 400 for a body that was incomplete (the client stopped sending: the read timeout) or malformed.
+// A request whose body was not read whole must not reach a function.
+bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader,
+              httplib::Response& res, std::string* body) {
+  // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112, 6.3); httplib
+  // would wait for the connection to close instead (`curl -X POST` sends neither).
+  if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) return true;
+  bool too_large = false;
+  bool ok = reader([body, &too_large](const char* data, size_t len) {
+    if (body->size() + len > static_cast<size_t>(kMaxSyncPayloadBytes)) {
+      too_large = true;
+      return false;
+    }
+    body->append(data, len);
     return true;
   });
-  return body;
+  if (ok && !too_large) return true;
+  res.status = too_large || res.status == 413 ? 413 : 400;
+  return false;
+}
+
+bool IsPseudoHeader(const std::string& name) {
+  // httplib records the peer's and our address among the request headers.
+  return name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT";
 }
 
 void SendServiceError(httplib::Response& res, const ServiceError& e, const std::string& request_id) {
@@ -85,12 +107,32 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(ServerOption
   srv.Post(kInvokePattern, [self](const httplib::Request& req, httplib::Response& res,
                                   const httplib::ContentReader& reader) {
     if (!self->CheckHeaders(req, res)) return;
-    self->HandleInvokeApi(req, res, ReadBody(reader));
+    std::string body;
+    if (!ReadBody(req, reader, res, &body)) {
+      SendServiceError(res,
+                       res.status == 413 ? RequestTooLarge(kMaxSyncPayloadBytes)
+                                         : InvalidRequestContent("Could not read the request body: it "
+                                                                 "was incomplete or malformed"),
+                       "");
+      if (self->metrics_) self->metrics_->Request("", "invoke-api", res.status, 0, 0);
+      return;
+    }
+    self->HandleInvokeApi(req, res, std::move(body));
   });
   auto route_with_body = [self](const httplib::Request& req, httplib::Response& res,
                                 const httplib::ContentReader& reader) {
     if (!self->CheckHeaders(req, res)) return;
-    self->HandleRoute(req, res, ReadBody(reader));
+    std::string body;
+    if (!ReadBody(req, reader, res, &body)) {
+      if (res.status == 413) {
+        SendHttpError(res, 413, "Request Entity Too Large", "");
+      } else {
+        SendHttpError(res, 400, "Bad Request: the body was incomplete or malformed", "");
+      }
+      if (self->metrics_) self->metrics_->Request("", "none", res.status, 0, 0);
+      return;
+    }
+    self->HandleRoute(req, res, std::move(body));
   };
   auto route = [self](const httplib::Request& req, httplib::Response& res) {
     if (!self->CheckHeaders(req, res)) return;
@@ -157,11 +199,27 @@ std::shared_ptr<const GatewayServer::Tables> GatewayServer::tables() {
 }
 
 bool GatewayServer::CheckHeaders(const httplib::Request& req, httplib::Response& res) {
-  if (static_cast<int>(req.headers.size()) <= options_.max_headers) return true;
-  SendHttpError(res, 431, absl::StrCat("Request Header Fields Too Large: more than ",
-                                       options_.max_headers, " headers"), "");
-  if (metrics_) metrics_->Request("", "none", 431, 0, 0);
-  return false;
+  int count = 0;
+  for (const auto& [name, value] : req.headers) count += IsPseudoHeader(name) ? 0 : 1;
+  if (count > options_.max_headers) {
+    SendHttpError(res, 431, absl::StrCat("Request Header Fields Too Large: more than ",
+                                         options_.max_headers, " headers"), "");
+    if (metrics_) metrics_->Request("", "none", 431, 0, 0);
+    return false;
+  }
+  // httplib reads a Content-Length it cannot parse as 0, which would leave the body on the
+  // connection to be read as the next request.
+  if (req.has_header("Content-Length")) {
+    std::string length = req.get_header_value("Content-Length");
+    bool digits = !length.empty() && length.size() <= 18 &&
+                  std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || req.get_header_value_count("Content-Length") > 1) {
+      SendHttpError(res, 400, "Bad Request: invalid Content-Length", "");
+      if (metrics_) metrics_->Request("", "none", 400, 0, 0);
+      return false;
+    }
+  }
+  return true;
 }
 
 void GatewayServer::HandleInvokeApi(const httplib::Request& req, httplib::Response& res,
@@ -312,7 +370,7 @@ void GatewayServer::HandleRoute(const httplib::Request& req, httplib::Response& 
   view.raw_query = raw_query;
   view.protocol = req.version.empty() ? "HTTP/1.1" : req.version;
   for (const auto& [k, v] : req.headers) {
-    if (k == "REMOTE_ADDR" || k == "REMOTE_PORT" || k == "LOCAL_ADDR" || k == "LOCAL_PORT") continue;
+    if (IsPseudoHeader(k)) continue;
     view.headers.emplace_back(k, v);
   }
   view.body = std::move(body);

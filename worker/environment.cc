@@ -88,7 +88,10 @@ std::optional<InvocationResult> Environment::Prepare() {
     request_id_.clear();
   }
   ClearDirectory(tmp_dir_);
-  api_ = std::make_shared<RuntimeApi>(kMaxResponseBytes);
+  {
+    absl::MutexLock lock(&api_mu_);
+    api_ = std::make_shared<RuntimeApi>(kMaxResponseBytes);
+  }
   auto server = RuntimeApiServer::Start(api_);
   absl::Time start = absl::Now();
   if (!server.ok()) {
@@ -286,6 +289,9 @@ InvocationResult Environment::Invoke(const InvocationRequest& request) {
         if (ev.kind == RuntimeEvent::Kind::kKilled && ev.reason == "ephemeral-storage") {
           detail = absl::StrCat(" (/tmp exceeded its ", fn.ephemeral_storage_mb, " MB limit)");
         }
+        if (ev.kind == RuntimeEvent::Kind::kKilled && ev.reason == "worker-stopped") {
+          detail = " (the worker stopped before the invocation finished)";
+        }
         r.error = ParsedFunctionError{
             "Runtime.ExitError",
             absl::StrCat("RequestId: ", id, " Error: Runtime exited with error: ", how, detail),
@@ -349,12 +355,20 @@ void Environment::LogEnd(const std::string& id, InvocationResult& r, bool want_t
   request_id_.clear();
 }
 
+void Environment::Interrupt() {
+  absl::MutexLock lock(&api_mu_);
+  if (api_) api_->NotifyKilled("worker-stopped");
+}
+
 void Environment::Teardown() {
   if (sandbox_) sandbox_->Kill();
   if (server_) server_->Stop();
   sandbox_.reset();
   server_.reset();
-  api_.reset();
+  {
+    absl::MutexLock lock(&api_mu_);
+    api_.reset();
+  }
   fresh_ = false;
   ClearDirectory(tmp_dir_);
 }

@@ -87,6 +87,10 @@ class Environment {
   bool NeedsReset() const { return sandbox_ == nullptr || api_->Terminated(); }
   // Kills the runtime and wipes /tmp.
   void Teardown();
+  // Ends the running invocation at once (any thread): it returns Runtime.ExitError saying the
+  // worker stopped. Used when a drain runs out of time, so that every delivered invocation gets
+  // an explicit reply before the gRPC server shuts down.
+  void Interrupt();
   // Peak init duration of the prepared runtime, for metrics.
   double last_init_ms() const { return init_ms_; }
 
@@ -101,6 +105,7 @@ class Environment {
   const EnvironmentOptions options_;
   FunctionLog* const log_;
   std::string tmp_dir_;
+  absl::Mutex api_mu_;  // guards api_ for Interrupt(); the owning thread reads it freely
   std::shared_ptr<RuntimeApi> api_;
   std::unique_ptr<RuntimeApiServer> server_;
   std::unique_ptr<Sandbox> sandbox_;

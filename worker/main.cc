@@ -193,8 +193,10 @@ int main(int argc, char** argv) {
   (*server)->SetServing(false);
   absl::Time deadline = absl::Now() + absl::Seconds(drain);
   bool clean = core.Drain(deadline);
-  (*server)->Shutdown(deadline);
+  // Every delivered invocation gets an explicit reply before gRPC shuts down (Stop interrupts
+  // the ones still running), so a call gRPC cancels during shutdown never reached a runtime.
   core.Stop();
+  (*server)->Shutdown(absl::Now() + absl::Milliseconds(500));
   readiness.join();
   (*admin)->Stop();
   if (own_work_dir) std::filesystem::remove_all(options.work_dir, ec);

@@ -48,7 +48,12 @@ absl::StatusOr<v1::InvokeResponse> WorkerClient::Invoke(const v1::InvokeRequest&
     bool refused = trailers.find("wisp-rejected") != trailers.end();
     bool no_connection = s.error_code() == grpc::StatusCode::UNAVAILABLE &&
                          s.error_message().find("failed to connect") != std::string::npos;
-    if (refused || no_connection) status.SetPayload(kNotDeliveredPayload, absl::Cord("1"));
+    // The worker replies to every call it delivered before its gRPC server shuts down, so a
+    // call cancelled by the server (a shutdown racing the call) never reached a runtime.
+    bool cancelled_by_server = s.error_code() == grpc::StatusCode::CANCELLED;
+    if (refused || no_connection || cancelled_by_server) {
+      status.SetPayload(kNotDeliveredPayload, absl::Cord("1"));
+    }
     return status;
   }
   return response;

@@ -149,6 +149,7 @@ void WorkerCore::Stop() {
     draining_ = true;
     stopping_ = true;
   }
+  for (auto& slot : slots_) slot->env->Interrupt();
   for (auto& slot : slots_) {
     if (slot->thread.joinable()) slot->thread.join();
   }

@@ -46,7 +46,8 @@ class WorkerCore {
   // Refuses new invocations and waits until in-flight ones end or `deadline` passes.
   // Returns true when nothing was left running.
   bool Drain(absl::Time deadline);
-  // Drains without waiting, stops the threads and kills every runtime.
+  // Drains without waiting: invocations still running are ended with an error reply
+  // (Environment::Interrupt), then the threads stop and every runtime is killed.
   void Stop();
 
   // Every environment finished its first initialisation attempt, and not draining.
