@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "controller/admin/admin_server.h"
 #include "controller/base/log.h"
+#include "controller/base/signals.h"
 #include "gateway/catalog.h"
 #include "gateway/dispatcher.h"
 #include "gateway/grpc_invoker.h"
@@ -37,12 +38,7 @@ int main(int argc, char** argv) {
   using namespace wisp;
   absl::SetProgramUsageMessage("wisp-gateway: HTTP routes and the Lambda Invoke API over workers");
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  BlockTerminationSignals();
 
   if (absl::GetFlag(FLAGS_catalog).empty()) {
     log::Error("--catalog is required (the operator feed comes with the autoscaling release)");
@@ -105,8 +101,7 @@ int main(int argc, char** argv) {
   }
   log::Info("gateway listening", {{"port", srv->port()}, {"admin_port", (*admin)->port()},
                                   {"functions", (*catalog)->Current()->functions.size()}});
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = WaitForTerminationSignal();
   draining = true;
   log::Info("draining", {{"signal", sig}});
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_shutdown_delay_seconds)));

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "controller/admin/admin_server.h"
 #include "controller/base/log.h"
+#include "controller/base/signals.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
 #include "operator/operator.h"
@@ -40,12 +41,7 @@ int main(int argc, char** argv) {
   using namespace wisp;
   absl::SetProgramUsageMessage("wisp-operator: reconciles wisp.dev Functions into workloads");
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  BlockTerminationSignals();
 
   absl::StatusOr<kube::KubeConfig> kc;
   if (!absl::GetFlag(FLAGS_server).empty()) {
@@ -100,8 +96,7 @@ int main(int argc, char** argv) {
   log::Info("operator started", {{"server", kc->server}, {"identity", options.leader.identity},
                                  {"leader_elect", options.leader_elect ? "true" : "false"},
                                  {"admin_port", (*admin)->port()}});
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = WaitForTerminationSignal();
   log::Info("stopping", {{"signal", sig}});
   operator_.Stop();
   (*admin)->Stop();

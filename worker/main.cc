@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "controller/admin/admin_server.h"
 #include "controller/base/log.h"
+#include "controller/base/signals.h"
 #include "worker/function_log.h"
 #include "worker/metrics.h"
 #include "worker/worker_config.h"
@@ -84,13 +85,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("wisp-worker: runs a function behind the wisp.v1.Worker gRPC API");
   absl::ParseCommandLine(argc, argv);
 
-  // Signals are taken synchronously by this thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  BlockTerminationSignals();
 
   std::string file_json;
   if (!absl::GetFlag(FLAGS_config).empty()) {
@@ -185,8 +180,7 @@ int main(int argc, char** argv) {
     if (core.WaitReady(absl::InfiniteFuture())) (*server)->SetServing(true);
   });
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = WaitForTerminationSignal();
   int drain = absl::GetFlag(FLAGS_drain_seconds);
   if (drain < 0) drain = fn->timeout_seconds + 5;
   log::Info("draining", {{"signal", sig}, {"in_flight", core.InFlight()}, {"max_seconds", drain}});
