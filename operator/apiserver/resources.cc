@@ -138,6 +138,10 @@ std::vector<ResourceType> BuiltinResources() {
   }
   add(Builtin("discovery.k8s.io", "endpointslices", "endpointslice",
               "EndpointSlice", true));
+  // Kubernetes gives NetworkPolicy a generation and, since 1.28, no status.
+  add(Builtin("networking.k8s.io", "networkpolicies", "networkpolicy",
+              "NetworkPolicy", true, {"netpol"}),
+      false, true);
   add(Builtin("apiextensions.k8s.io", "customresourcedefinitions",
               "customresourcedefinition", "CustomResourceDefinition", false,
               {"crd", "crds"}),

@@ -193,7 +193,8 @@ TEST_F(HttpTest, VersionHealthAndLegacyDiscovery) {
   for (const Json& g : groups.body["groups"]) names.push_back(g["name"]);
   EXPECT_THAT(names, testing::IsSupersetOf(
                          {"apps", "policy", "coordination.k8s.io",
-                          "discovery.k8s.io", "apiextensions.k8s.io"}));
+                          "discovery.k8s.io", "networking.k8s.io",
+                          "apiextensions.k8s.io"}));
   Reply apps = Get("/apis/apps/v1");
   EXPECT_EQ(apps.body["kind"], "APIResourceList");
   std::vector<std::string> resources;

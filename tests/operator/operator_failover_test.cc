@@ -1,0 +1,280 @@
+// Leader failover between two wisp-operator PROCESSES against the Kubernetes API test server
+// (in-process, real HTTP on loopback). The leader is SIGKILLed, so it cannot release the Lease:
+// the standby must wait for the Lease to expire, take it, and reconcile.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "operator/apiserver/api_server.h"
+#include "operator/apiserver/store.h"
+#include "operator/apiserver/yaml.h"
+#include "operator/kube/client.h"
+#include "tests/testing/worker_process.h"
+
+namespace wisp::op {
+namespace {
+
+using nlohmann::json;
+namespace res = kube::resources;
+
+// Short leases so that a failover takes seconds. The leader renews every second and its claim
+// lasts 3 s: a 2 s margin for a loaded machine before the standby could (wrongly) take over.
+constexpr int kLeaseDurationSeconds = 3;
+constexpr int kRenewDeadlineSeconds = 2;
+constexpr int kRetryPeriodSeconds = 1;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Polls `done` until it holds or `timeout` passes.
+bool Eventually(const std::function<bool()>& done,
+                absl::Duration timeout = absl::Seconds(20)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return done();
+}
+
+json Function(const std::string& name) {
+  return {{"apiVersion", "wisp.dev/v1alpha1"},
+          {"kind", "Function"},
+          {"metadata", {{"name", name}, {"namespace", "default"}}},
+          {"spec",
+           {{"runtime", "python3.11"},
+            {"handler", "app.handler"},
+            {"code",
+             {{"inline",
+               "def handler(event, context):\n    return event\n"}}}}}};
+}
+
+// One wisp-operator process; SIGKILLed and reaped at destruction if still running.
+class OperatorProcess {
+ public:
+  OperatorProcess(const std::string& server_url, const std::string& identity)
+      : identity_(identity) {
+    std::vector<std::string> args = {
+        testing::BinDir() + "/wisp-operator",
+        "--server=" + server_url,
+        "--leader_elect",
+        "--lease_namespace=default",
+        "--identity=" + identity,
+        absl::StrCat("--lease_duration_seconds=", kLeaseDurationSeconds),
+        absl::StrCat("--renew_deadline_seconds=", kRenewDeadlineSeconds),
+        absl::StrCat("--retry_period_seconds=", kRetryPeriodSeconds),
+        "--worker_images=python3.11=wisp/worker-python3.11:test,"
+        "nodejs20=wisp/worker-nodejs20:test,provided=wisp/worker-provided:test",
+        "--gateway_url=http://gateway.test",
+        "--listen=127.0.0.1",
+        "--port=0",  // the gateways' stream: each process needs its own port
+        "--admin_port=0",
+        "--port_file=" + dir_.path() + "/port",
+    };
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::string log = dir_.path() + "/stderr";
+    pid_ = fork();
+    if (pid_ == 0) {
+      // Only async-signal-safe calls between fork and exec: the parent has threads.
+      int in = ::open("/dev/null", O_RDONLY);
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(in, 0);
+      dup2(out, 1);
+      dup2(out, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~OperatorProcess() { Kill(); }
+
+  // SIGKILL (no clean release of the Lease) and reap. Idempotent.
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+  // Whether the process is still running (it has not exited on its own).
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_status_ = status;
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+  // The admin port once the process has written it (--port_file holds "<admin port>"), else 0.
+  int AdminPort() const {
+    int port = 0;
+    std::string text = ReadFile(dir_.path() + "/port");
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port)) return 0;
+    return port;
+  }
+  // The value of an unlabelled metric, or the sum of a labelled family; -1 when unreachable.
+  double Metric(const std::string& name) const {
+    int port = AdminPort();
+    if (port == 0) return -1;
+    auto body = testing::HttpGet(port, "/metrics");
+    if (!body.ok()) return -1;
+    double sum = 0;
+    for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+      if (absl::StartsWith(line, "#")) continue;
+      if (!absl::StartsWith(line, name)) continue;
+      absl::string_view rest = line.substr(name.size());
+      if (!rest.empty() && rest[0] != ' ' && rest[0] != '{') continue;  // a longer name
+      double v = 0;
+      std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (parts.size() >= 2 && absl::SimpleAtod(parts.back(), &v)) sum += v;
+    }
+    return sum;
+  }
+  const std::string& identity() const { return identity_; }
+  std::string Log() const { return ReadFile(dir_.path() + "/stderr"); }
+  std::string Describe() const {
+    return absl::StrCat("--- ", identity_, " (exit status ", exit_status_, ") ---\n", Log());
+  }
+
+ private:
+  std::string identity_;
+  testing::TempDir dir_;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+class OperatorFailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = apiserver::Store::Open({});
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto server = apiserver::ApiServer::Start({}, std::move(*store));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<kube::RestKubeClient>(kube::ServerOnly(server_->url()));
+    auto crd = apiserver::ParseYaml(ReadFile(
+        absl::StrCat(testing::SourceDir(), "/deploy/crds/functions.wisp.dev.yaml")));
+    ASSERT_TRUE(crd.ok()) << crd.status();
+    kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                        "CustomResourceDefinition", false};
+    ASSERT_TRUE(client_->Create(crds, "", *crd).ok());
+  }
+  void TearDown() override {
+    // On failure, what each operator logged says why.
+    if (HasFailure()) {
+      for (auto& p : operators_) std::cerr << p->Describe();
+    }
+    operators_.clear();  // SIGKILL and reap
+    if (server_) server_->Stop();
+  }
+  OperatorProcess* StartOperator(const std::string& identity) {
+    operators_.push_back(std::make_unique<OperatorProcess>(server_->url(), identity));
+    return operators_.back().get();
+  }
+  json Lease() {
+    auto got = client_->Get(res::Leases(), "default", "wisp-operator");
+    return got.ok() ? *got : json();
+  }
+  std::string Holder() {
+    json lease = Lease();
+    if (!lease.is_object() || !lease.contains("spec")) return "";
+    return lease["spec"].value("holderIdentity", "");
+  }
+  bool Exists(const kube::Resource& r, const std::string& name) {
+    return client_->Get(r, "default", name).ok();
+  }
+
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<kube::RestKubeClient> client_;
+  std::vector<std::unique_ptr<OperatorProcess>> operators_;
+};
+
+TEST_F(OperatorFailoverTest, StandbyProcessTakesOverFromAKilledLeader) {
+  OperatorProcess* a = StartOperator("operator-a");
+  OperatorProcess* b = StartOperator("operator-b");
+  ASSERT_TRUE(Eventually([&] { return a->AdminPort() != 0 && b->AdminPort() != 0; }))
+      << "the operators did not start";
+
+  // One of them takes the Lease, and knows it.
+  ASSERT_TRUE(Eventually([&] {
+    std::string h = Holder();
+    return h == a->identity() || h == b->identity();
+  })) << Lease().dump(2);
+  std::string holder = Holder();
+  OperatorProcess* leader = holder == a->identity() ? a : b;
+  OperatorProcess* standby = leader == a ? b : a;
+  ASSERT_TRUE(Eventually([&] { return leader->Metric("wisp_operator_leader") == 1; }));
+  int64_t transitions = Lease()["spec"].value("leaseTransitions", int64_t{-1});
+
+  // The leader reconciles a Function.
+  ASSERT_TRUE(client_->Create(res::Functions(), "default", Function("before")).ok());
+  ASSERT_TRUE(Eventually([&] { return Exists(res::Deployments(), "before"); }));
+  ASSERT_TRUE(Eventually([&] { return leader->Metric("wisp_operator_reconciles_total") >= 1; }));
+
+  // While both run, for longer than a lease lasts: the Lease never changes hands, only the
+  // leader says it leads, and the standby reconciles nothing.
+  absl::Time until = absl::Now() + absl::Seconds(kLeaseDurationSeconds + 1);
+  int samples = 0;
+  while (absl::Now() < until) {
+    ASSERT_TRUE(a->Running() && b->Running());
+    json lease = Lease();
+    ASSERT_EQ(lease["spec"].value("holderIdentity", ""), leader->identity()) << lease.dump(2);
+    ASSERT_EQ(lease["spec"].value("leaseTransitions", int64_t{-1}), transitions);
+    ASSERT_EQ(leader->Metric("wisp_operator_leader"), 1);
+    ASSERT_EQ(standby->Metric("wisp_operator_leader"), 0);
+    ASSERT_EQ(standby->Metric("wisp_operator_reconciles_total"), 0);
+    ++samples;
+    absl::SleepFor(absl::Milliseconds(100));  // sampling interval, not a wait
+  }
+  EXPECT_GT(samples, 5);
+
+  // Kill the leader: no release, so the standby takes over only once the Lease expires.
+  absl::Time killed = absl::Now();
+  leader->Kill();
+  ASSERT_TRUE(Eventually([&] { return Holder() == standby->identity(); }, absl::Seconds(15)))
+      << Lease().dump(2);
+  absl::Duration takeover = absl::Now() - killed;
+  std::cerr << "takeover after " << takeover << "\n";
+  json lease = Lease();
+  EXPECT_EQ(lease["spec"].value("leaseTransitions", int64_t{-1}), transitions + 1);
+  // The leader renewed at most a retry period (plus a request) before the kill.
+  EXPECT_GE(takeover, absl::Seconds(kLeaseDurationSeconds - kRetryPeriodSeconds) -
+                          absl::Milliseconds(500))
+      << "the standby took an unexpired Lease";
+  ASSERT_TRUE(Eventually([&] { return standby->Metric("wisp_operator_leader") == 1; }));
+
+  // The new leader reconciles a Function created after the kill.
+  ASSERT_TRUE(client_->Create(res::Functions(), "default", Function("after")).ok());
+  EXPECT_TRUE(Eventually([&] { return Exists(res::Deployments(), "after"); }, absl::Seconds(15)));
+  EXPECT_TRUE(Eventually([&] { return Exists(res::ConfigMaps(), "after-config"); }));
+  EXPECT_TRUE(Eventually([&] { return standby->Metric("wisp_operator_reconciles_total") >= 1; }));
+  EXPECT_TRUE(standby->Running());
+}
+
+}  // namespace
+}  // namespace wisp::op
