@@ -1,5 +1,7 @@
 #include "controller/function.h"
 
+#include "controller/schedule.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -608,9 +610,11 @@ class Validator {
               kMaxQueueMaxReceiveCount);
       }
       if (t.schedule) {
-        // Parsing the expression belongs to the scheduler; here it need only be present.
-        Required(Path(Path(path, "schedule"), "expression"), t.schedule->expression,
-                 kMaxScheduleExpressionLength);
+        std::string field = Path(Path(path, "schedule"), "expression");
+        if (Required(field, t.schedule->expression, kMaxScheduleExpressionLength)) {
+          absl::StatusOr<Schedule> parsed = ParseSchedule(*t.schedule->expression);
+          if (!parsed.ok()) Error(field, std::string(parsed.status().message()));
+        }
       }
     }
   }
