@@ -3,7 +3,7 @@
 // hands out the current one and tells subscribers when it changes.
 //
 // Implementations: FileCatalog (a JSON file, reloaded on change, so the gateway runs standalone
-// in front of workers); later, a gRPC stream from the operator.
+// in front of workers) and StreamCatalog (gateway/stream_catalog.h: the operator's routing stream).
 #ifndef WISP_GATEWAY_CATALOG_H_
 #define WISP_GATEWAY_CATALOG_H_
 

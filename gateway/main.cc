@@ -1,6 +1,7 @@
 // wisp-gateway: the HTTP front door. Flags become options, objects are wired, the process
 // serves until SIGTERM, then drains.
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controller/admin/admin_server.h"
 #include "controller/base/log.h"
@@ -17,8 +19,15 @@
 #include "gateway/grpc_invoker.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
+#include "gateway/stream_catalog.h"
 
-ABSL_FLAG(std::string, catalog, "", "Catalog file (JSON: functions, routes, endpoints), reloaded on change");
+ABSL_FLAG(std::string, catalog, "",
+          "Catalog file (JSON: functions, routes, endpoints), reloaded on change (standalone)");
+ABSL_FLAG(std::string, operator, "",
+          "The operator's routing stream, HOST:PORT or a gRPC target (dns:///...); "
+          "exactly one of --catalog and --operator");
+ABSL_FLAG(std::string, gateway_id, "", "This gateway's id in reports to the operator "
+          "(default: hostname-pid)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for HTTP and admin HTTP");
 ABSL_FLAG(int, port, 8080, "HTTP port (0 picks a free one)");
 ABSL_FLAG(int, admin_port, 9102, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
@@ -40,13 +49,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   BlockTerminationSignals();
 
-  if (absl::GetFlag(FLAGS_catalog).empty()) {
-    log::Error("--catalog is required (the operator feed comes with the autoscaling release)");
-    return 2;
-  }
-  auto catalog = gateway::FileCatalog::Open(absl::GetFlag(FLAGS_catalog));
-  if (!catalog.ok()) {
-    log::Error("cannot load the catalog", {{"error", std::string(catalog.status().message())}});
+  if (absl::GetFlag(FLAGS_catalog).empty() == absl::GetFlag(FLAGS_operator).empty()) {
+    log::Error("exactly one of --catalog (standalone) and --operator is required");
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
@@ -55,9 +59,41 @@ int main(int argc, char** argv) {
   gateway::Dispatcher::Options dopts;
   dopts.queue_size = absl::GetFlag(FLAGS_queue_size);
   dopts.queue_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_queue_timeout_ms));
-  gateway::Dispatcher dispatcher(dopts, &invoker, [](const std::string& fn) {
+  // The stream catalog needs the dispatcher's loads and the dispatcher its demand hook: the
+  // hook reaches the catalog through this pointer, set before any request can arrive.
+  std::atomic<gateway::StreamCatalog*> stream{nullptr};
+  gateway::Dispatcher dispatcher(dopts, &invoker, [&stream](const std::string& fn) {
     log::Debug("demand", {{"function", fn}});
+    if (gateway::StreamCatalog* s = stream.load()) s->Demand(fn);
   });
+  std::unique_ptr<gateway::FunctionCatalog> catalog;
+  gateway::FileCatalog* file_catalog = nullptr;
+  if (!absl::GetFlag(FLAGS_catalog).empty()) {
+    auto opened = gateway::FileCatalog::Open(absl::GetFlag(FLAGS_catalog));
+    if (!opened.ok()) {
+      log::Error("cannot load the catalog", {{"error", std::string(opened.status().message())}});
+      return 2;
+    }
+    file_catalog = opened->get();
+    catalog = std::move(*opened);
+  } else {
+    gateway::StreamCatalog::Options copts;
+    copts.target = absl::GetFlag(FLAGS_operator);
+    copts.gateway_id = absl::GetFlag(FLAGS_gateway_id);
+    copts.on_connected = [&metrics](bool connected) { metrics.OperatorStream(connected); };
+    if (copts.gateway_id.empty()) {
+      char host[256] = "gateway";
+      gethostname(host, sizeof(host) - 1);
+      copts.gateway_id = absl::StrCat(host, "-", getpid());
+    }
+    auto created = gateway::StreamCatalog::Create(copts, [&dispatcher] { return dispatcher.Loads(); });
+    if (!created.ok()) {
+      log::Error("bad --operator", {{"error", std::string(created.status().message())}});
+      return 2;
+    }
+    stream = created->get();
+    catalog = std::move(*created);
+  }
   dispatcher.SetLoadObserver([&metrics](const std::string& fn, gateway::FunctionLoad load) {
     metrics.Load(fn, load.in_flight, load.queued);
   });
@@ -80,15 +116,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   gateway::GatewayServer* srv = server->get();
-  (*catalog)->OnChange([&dispatcher, srv](std::shared_ptr<const gateway::Snapshot> snap) {
+  catalog->OnChange([&dispatcher, srv](std::shared_ptr<const gateway::Snapshot> snap) {
     dispatcher.Update(snap);
     srv->Update(snap);
   });
-  (*catalog)->Start();
+  if (file_catalog != nullptr) file_catalog->Start();
+  if (stream.load() != nullptr) stream.load()->Start();
 
   std::atomic<bool> draining{false};
   auto admin = AdminServer::Start(sopts.host, absl::GetFlag(FLAGS_admin_port), registry,
-                                  [&draining] { return !draining.load(); });
+                                  [&draining, &stream] {
+                                    // Fed by the operator: ready once routes have arrived.
+                                    gateway::StreamCatalog* s = stream.load();
+                                    return !draining.load() && (s == nullptr || s->HasSnapshot());
+                                  });
   if (!admin.ok()) {
     log::Error("cannot start the admin server", {{"error", std::string(admin.status().message())}});
     return 1;
@@ -100,12 +141,13 @@ int main(int argc, char** argv) {
     std::filesystem::rename(tmp, absl::GetFlag(FLAGS_port_file), ec);
   }
   log::Info("gateway listening", {{"port", srv->port()}, {"admin_port", (*admin)->port()},
-                                  {"functions", (*catalog)->Current()->functions.size()}});
+                                  {"functions", catalog->Current()->functions.size()}});
   int sig = WaitForTerminationSignal();
   draining = true;
   log::Info("draining", {{"signal", sig}});
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_shutdown_delay_seconds)));
   srv->Stop();  // finishes in-flight requests
+  if (stream.load() != nullptr) stream.load()->Stop();
   dispatcher.Shutdown();
   (*admin)->Stop();
   log::Info("stopped");

@@ -31,6 +31,12 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<prometheus::Registry> registry)
                     .Help("Requests refused with 429, by reason").Register(*registry_);
   ejections_ = &BuildCounter().Name("wisp_gateway_ejections_total")
                     .Help("Worker endpoints ejected after failures").Register(*registry_);
+  operator_connected_ = &BuildGauge().Name("wisp_gateway_operator_connected")
+                             .Help("1 while the operator's routing stream is up")
+                             .Register(*registry_).Add({});
+  operator_stream_ends_ = &BuildCounter().Name("wisp_gateway_operator_stream_ends_total")
+                               .Help("Operator routing streams that ended (any cause)")
+                               .Register(*registry_).Add({});
 }
 
 void GatewayMetrics::Request(const std::string& function, const std::string& route, int status,
@@ -52,6 +58,11 @@ void GatewayMetrics::Load(const std::string& function, int in_flight, int queued
 
 void GatewayMetrics::Throttle(const std::string& function, const std::string& reason) {
   throttles_->Add({{"function", function}, {"reason", reason}}).Increment();
+}
+
+void GatewayMetrics::OperatorStream(bool connected) {
+  operator_connected_->Set(connected ? 1 : 0);
+  if (!connected) operator_stream_ends_->Increment();
 }
 
 void GatewayMetrics::Ejection(const std::string& function) {

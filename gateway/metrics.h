@@ -7,6 +7,8 @@
 //   wisp_gateway_queued{function}                            requests waiting for capacity
 //   wisp_gateway_throttles_total{function,reason}            429s (reserved, queue_full)
 //   wisp_gateway_ejections_total{function}                   endpoints ejected after failures
+//   wisp_gateway_operator_connected                          1 while the operator's stream is up
+//   wisp_gateway_operator_stream_ends_total                  operator streams that ended
 // The in-flight and queued gauges are what the autoscaler consumes.
 #ifndef WISP_GATEWAY_METRICS_H_
 #define WISP_GATEWAY_METRICS_H_
@@ -30,6 +32,8 @@ class GatewayMetrics {
   void Load(const std::string& function, int in_flight, int queued);
   void Throttle(const std::string& function, const std::string& reason);
   void Ejection(const std::string& function);
+  // The operator's routing stream delivered a snapshot (true) or ended (false).
+  void OperatorStream(bool connected);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -41,6 +45,8 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Gauge>* queued_;
   prometheus::Family<prometheus::Counter>* throttles_;
   prometheus::Family<prometheus::Counter>* ejections_;
+  prometheus::Gauge* operator_connected_;
+  prometheus::Counter* operator_stream_ends_;
 };
 
 }  // namespace wisp::gateway

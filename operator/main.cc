@@ -16,6 +16,7 @@
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
 #include "operator/operator.h"
+#include "operator/snapshot_service.h"
 
 ABSL_FLAG(std::string, server, "", "API server URL without authentication (local mode, tests)");
 ABSL_FLAG(std::string, kubeconfig, "", "kubeconfig file (default: in-cluster config)");
@@ -32,8 +33,8 @@ ABSL_FLAG(int, lease_duration_seconds, 15, "How long a leader's claim lasts with
 ABSL_FLAG(int, renew_deadline_seconds, 10, "A leader that cannot renew this long steps down");
 ABSL_FLAG(int, retry_period_seconds, 2, "How often to try to acquire or renew");
 ABSL_FLAG(int, workers, 2, "Reconcile workers");
-ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the admin HTTP server");
-ABSL_FLAG(int, port, 9100, "Reserved for the gateways' snapshot stream (next release)");
+ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
+ABSL_FLAG(int, port, 9100, "gRPC port of the gateways' routing stream (0 picks one)");
 ABSL_FLAG(int, admin_port, 9101, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
 ABSL_FLAG(std::string, port_file, "", "Write \"<admin port>\" here once listening");
 
@@ -83,6 +84,15 @@ int main(int argc, char** argv) {
   kube::RestKubeClient client(*kc);
   auto registry = std::make_shared<prometheus::Registry>();
   op::Operator operator_(&client, options, registry);
+  op::GatewayReports reports(registry);
+  auto snapshots = op::SnapshotServer::Start(
+      {absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_port)}, operator_.functions(),
+      operator_.endpoint_slices(), &reports, registry);
+  if (!snapshots.ok()) {
+    log::Error("cannot start the snapshot server",
+               {{"error", std::string(snapshots.status().message())}});
+    return 1;
+  }
   operator_.Start();
   auto admin = AdminServer::Start(absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_admin_port),
                                   registry, [&operator_] { return operator_.Synced(); });
@@ -95,9 +105,11 @@ int main(int argc, char** argv) {
   }
   log::Info("operator started", {{"server", kc->server}, {"identity", options.leader.identity},
                                  {"leader_elect", options.leader_elect ? "true" : "false"},
-                                 {"admin_port", (*admin)->port()}});
+                                 {"admin_port", (*admin)->port()},
+                                 {"port", (*snapshots)->port()}});
   int sig = WaitForTerminationSignal();
   log::Info("stopping", {{"signal", sig}});
+  (*snapshots)->Stop();
   operator_.Stop();
   (*admin)->Stop();
   return 0;

@@ -15,6 +15,9 @@ Operator::Operator(kube::KubeClient* client, OperatorOptions options,
       functions_(client, kube::resources::Functions(), options_.namespaces),
       deployments_(client, kube::resources::Deployments(), options_.namespaces,
                    kube::ListOptions{.label_selector = "app.kubernetes.io/managed-by=wisp-operator"}),
+      // Every Service's slices carry kubernetes.io/service-name; the routing keeps the Functions'.
+      endpoint_slices_(client, kube::resources::EndpointSlices(), options_.namespaces,
+                       kube::ListOptions{.label_selector = "kubernetes.io/service-name"}),
       events_(client, "wisp-operator"),
       reconciler_(client, &functions_, &deployments_, options_.config, &events_) {
   using namespace prometheus;
@@ -34,6 +37,7 @@ Operator::~Operator() { Stop(); }
 void Operator::Start() {
   functions_.Start();
   deployments_.Start();
+  endpoint_slices_.Start();
   if (options_.leader_elect) {
     elector_ = std::make_unique<LeaderElector>(
         client_, options_.leader,
@@ -101,10 +105,14 @@ void Operator::Stop() {
   if (elector_) elector_->Stop();
   functions_.Stop();
   deployments_.Stop();
+  endpoint_slices_.Stop();
 }
 
 bool Operator::IsLeader() { return leading_.load(); }
 
-bool Operator::Synced() { return functions_.WaitForSync(absl::ZeroDuration()); }
+bool Operator::Synced() {
+  return functions_.WaitForSync(absl::ZeroDuration()) &&
+         endpoint_slices_.WaitForSync(absl::ZeroDuration());
+}
 
 }  // namespace wisp::op

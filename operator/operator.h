@@ -1,5 +1,6 @@
-// The operator: informers over Functions and their Deployments (all namespaces, or the watched
-// ones), a work queue of Function keys, worker threads that reconcile, and leader election so
+// The operator: informers over Functions, their Deployments and the EndpointSlices of Services
+// (all namespaces, or the watched ones; the slices feed the gateways' routing snapshots,
+// operator/snapshot_service.h), a work queue of Function keys, worker threads that reconcile, and leader election so
 // that of several replicas exactly one writes. Non-leaders keep their caches warm and take over
 // in a couple of seconds. Every Function is requeued when leadership is gained and every
 // `resync`. Thread-safe.
@@ -43,6 +44,9 @@ class Operator {
   void Stop();
   bool IsLeader();
   bool Synced();
+  // The caches, for the snapshot server (add handlers before Start()).
+  InformerSet* functions() { return &functions_; }
+  InformerSet* endpoint_slices() { return &endpoint_slices_; }
 
  private:
   void Worker();
@@ -53,6 +57,7 @@ class Operator {
   std::shared_ptr<prometheus::Registry> registry_;  // owns the metric families below
   InformerSet functions_;
   InformerSet deployments_;
+  InformerSet endpoint_slices_;
   EventRecorder events_;
   Reconciler reconciler_;
   WorkQueue queue_;

@@ -70,6 +70,10 @@ const Resource& Pods() {
   static const Resource r{"", "v1", "pods", "Pod", true};
   return r;
 }
+const Resource& EndpointSlices() {
+  static const Resource r{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true};
+  return r;
+}
 }  // namespace resources
 
 std::string CollectionPath(const Resource& r, absl::string_view ns) {

@@ -44,6 +44,7 @@ const Resource& PodDisruptionBudgets();
 const Resource& Leases();
 const Resource& Events();
 const Resource& Pods();
+const Resource& EndpointSlices();
 }  // namespace resources
 
 // "/apis/apps/v1/namespaces/ns/deployments" (ns empty: all namespaces).

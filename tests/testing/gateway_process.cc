@@ -44,11 +44,13 @@ absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
   std::unique_ptr<GatewayProcess> g(new GatewayProcess());
   g->dir_ = std::make_unique<TempDir>();
   const std::string& dir = g->dir_->path();
-  g->WriteCatalog(catalog_json);
   std::string port_file = dir + "/ports";
-  std::vector<std::string> argv = {BinDir() + "/wisp-gateway", "--catalog=" + dir + "/catalog.json",
-                                   "--listen=127.0.0.1", "--port=0", "--admin_port=0",
-                                   "--port_file=" + port_file};
+  std::vector<std::string> argv = {BinDir() + "/wisp-gateway", "--listen=127.0.0.1", "--port=0",
+                                   "--admin_port=0", "--port_file=" + port_file};
+  if (!catalog_json.empty()) {
+    g->WriteCatalog(catalog_json);
+    argv.push_back("--catalog=" + dir + "/catalog.json");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());

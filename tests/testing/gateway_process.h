@@ -20,6 +20,7 @@ class GatewayProcess {
   // Writes `catalog_json` (gateway/catalog.h's format) to a file and starts wisp-gateway with it,
   // on 127.0.0.1 with --port=0 --admin_port=0 --port_file plus `args` (later flags win), then
   // waits until it listens and /readyz answers 200. Errors carry the gateway's stderr.
+  // An empty `catalog_json` passes no --catalog (for --operator=... in `args`).
   static absl::StatusOr<std::unique_ptr<GatewayProcess>> Start(const std::string& catalog_json,
                                                                std::vector<std::string> args = {});
   ~GatewayProcess();  // SIGKILL if still running

@@ -1,0 +1,344 @@
+#include "gateway/stream_catalog.h"
+
+#include <deque>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "controller/base/log.h"
+#include "grpcpp/grpcpp.h"
+#include "wisp/v1/control.grpc.pb.h"
+
+namespace wisp::gateway {
+
+Snapshot SnapshotFromProto(const v1::RoutingSnapshot& routing) {
+  Snapshot out;
+  for (const v1::FunctionRouting& f : routing.functions()) {
+    if (out.functions.contains(f.name())) continue;
+    FunctionInfo info;
+    info.name = f.name();
+    info.namespace_ = f.namespace_();
+    info.timeout_seconds = f.timeout_seconds();
+    info.memory_mb = f.memory_mb();
+    if (f.has_reserved_concurrency()) info.reserved_concurrency = f.reserved_concurrency();
+    for (const v1::HttpRoute& r : f.routes()) {
+      info.routes.push_back({r.path(), {r.methods().begin(), r.methods().end()}});
+    }
+    for (const v1::Endpoint& e : f.endpoints()) {
+      info.endpoints.push_back({e.address(), std::max(1, e.capacity())});
+    }
+    out.functions.emplace(info.name, std::move(info));
+  }
+  return out;
+}
+
+namespace {
+
+class Stream;
+
+}  // namespace
+
+struct StreamCatalog::Impl {
+  Options options;
+  LoadsFn loads;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::ControlPlane::Stub> stub;
+  std::function<void(std::shared_ptr<const Snapshot>)> on_change;
+  std::thread thread;
+
+  absl::Mutex mu;
+  std::shared_ptr<const Snapshot> current ABSL_GUARDED_BY(mu) = std::make_shared<Snapshot>();
+  bool has_snapshot ABSL_GUARDED_BY(mu) = false;
+  std::unique_ptr<v1::RoutingSnapshot> received ABSL_GUARDED_BY(mu);  // not yet installed
+  bool stream_ended ABSL_GUARDED_BY(mu) = false;
+  std::set<std::string> demand ABSL_GUARDED_BY(mu);
+  bool demand_new ABSL_GUARDED_BY(mu) = false;
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  int reconnects ABSL_GUARDED_BY(mu) = 0;
+
+  void Run();
+  // Runs one stream until it ends or Stop(); true when it delivered a snapshot.
+  bool RunStream(absl::Time* next_sample, absl::Time* next_report,
+                 std::map<std::string, std::pair<double, double>>* sums, int* samples,
+                 std::map<std::string, absl::Time>* demand_sent);
+  void Received(const v1::RoutingSnapshot& snapshot) {
+    absl::MutexLock l(&mu);
+    received = std::make_unique<v1::RoutingSnapshot>(snapshot);
+  }
+  void ReadEnded() {
+    absl::MutexLock l(&mu);
+    stream_ended = true;
+  }
+};
+
+namespace {
+
+// One Subscribe call. Reads on gRPC's threads hand snapshots to the catalog's thread; writes
+// come from the catalog's thread, one in flight, queued behind it. A hold keeps OnDone away
+// until Close().
+class Stream : public grpc::ClientBidiReactor<v1::GatewayReport, v1::RoutingSnapshot> {
+ public:
+  Stream(StreamCatalog::Impl* impl, absl::Duration lifetime) : impl_(impl) {
+    context_.set_deadline(absl::ToChronoTime(absl::Now() + lifetime));
+    impl->stub->async()->Subscribe(&context_, this);
+    AddHold();
+    StartRead(&snapshot_);
+    StartCall();
+  }
+
+  void Send(v1::GatewayReport report) {
+    absl::MutexLock l(&mu_);
+    if (closed_ || outbox_.size() >= 64) return;  // a stuck stream drops reports
+    outbox_.push_back(std::move(report));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&outbox_.front());
+    }
+  }
+
+  // No more writes; cancels the call and waits for its end. The status it ended with.
+  grpc::Status Close() {
+    {
+      absl::MutexLock l(&mu_);
+      closed_ = true;
+    }
+    context_.TryCancel();
+    RemoveHold();
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(&done_));
+    return status_;
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock l(&mu_);
+    outbox_.pop_front();
+    if (!ok || closed_ || outbox_.empty()) {
+      writing_ = false;
+      if (!ok) outbox_.clear();
+      return;
+    }
+    StartWrite(&outbox_.front());
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      impl_->ReadEnded();
+      return;
+    }
+    impl_->Received(snapshot_);
+    StartRead(&snapshot_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock l(&mu_);
+    status_ = status;
+    done_ = true;
+  }
+
+ private:
+  StreamCatalog::Impl* const impl_;
+  grpc::ClientContext context_;
+  v1::RoutingSnapshot snapshot_;  // reads are sequential
+  absl::Mutex mu_;
+  std::deque<v1::GatewayReport> outbox_ ABSL_GUARDED_BY(mu_);  // front is in flight
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_report,
+                                    std::map<std::string, std::pair<double, double>>* sums,
+                                    int* samples,
+                                    std::map<std::string, absl::Time>* demand_sent) {
+  {
+    absl::MutexLock l(&mu);
+    stream_ended = false;
+    received.reset();
+  }
+  auto stream = std::make_unique<Stream>(this, options.stream_lifetime);
+  bool got_snapshot = false;
+  while (true) {
+    std::unique_ptr<v1::RoutingSnapshot> snapshot;
+    std::vector<std::string> demands;
+    bool ended = false;
+    {
+      absl::MutexLock l(&mu);
+      auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu) {
+        return stop || stream_ended || received != nullptr || demand_new;
+      };
+      mu.AwaitWithDeadline(absl::Condition(&woken), *next_sample);
+      if (stop) break;
+      ended = stream_ended;
+      snapshot = std::move(received);
+      demand_new = false;
+      absl::Time now = absl::Now();
+      for (auto it = demand.begin(); it != demand.end();) {
+        auto sent = demand_sent->find(*it);
+        if (sent == demand_sent->end() || now - sent->second >= options.demand_interval) {
+          demands.push_back(*it);
+          (*demand_sent)[*it] = now;
+          it = demand.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (snapshot != nullptr) {
+      auto snap = std::make_shared<const Snapshot>(SnapshotFromProto(*snapshot));
+      {
+        absl::MutexLock l(&mu);
+        current = snap;
+        has_snapshot = true;
+      }
+      if (!got_snapshot) {
+        if (options.on_connected) options.on_connected(true);
+        log::Info("routing snapshot received", {{"operator", options.target},
+                                                {"version", static_cast<int64_t>(snapshot->version())},
+                                                {"functions", static_cast<int64_t>(snap->functions.size())}});
+      }
+      got_snapshot = true;
+      if (on_change) on_change(snap);
+    }
+    for (const std::string& fn : demands) {
+      v1::GatewayReport report;
+      report.set_gateway_id(options.gateway_id);
+      report.mutable_demand()->set_function(fn);
+      stream->Send(std::move(report));
+    }
+    absl::Time now = absl::Now();
+    if (now >= *next_sample) {
+      *next_sample = now + options.sample_interval;
+      for (const auto& [fn, load] : loads ? loads() : std::map<std::string, FunctionLoad>{}) {
+        (*sums)[fn].first += load.in_flight;
+        (*sums)[fn].second += load.queued;
+      }
+      ++*samples;
+    }
+    if (now >= *next_report) {
+      v1::GatewayReport report;
+      report.set_gateway_id(options.gateway_id);
+      v1::ConcurrencyReport* c = report.mutable_concurrency();
+      c->set_interval_ms(absl::ToInt64Milliseconds(options.report_interval));
+      for (const auto& [fn, sum] : *sums) {
+        v1::FunctionConcurrency* f = c->add_functions();
+        f->set_function(fn);
+        f->set_average_in_flight(*samples > 0 ? sum.first / *samples : 0);
+        f->set_average_queued(*samples > 0 ? sum.second / *samples : 0);
+      }
+      stream->Send(std::move(report));
+      sums->clear();
+      *samples = 0;
+      *next_report = now + options.report_interval;
+    }
+    if (ended) break;
+  }
+  grpc::Status status = stream->Close();
+  int reconnects_now;
+  {
+    absl::MutexLock l(&mu);
+    reconnects_now = ++reconnects;
+  }
+  if (got_snapshot && options.on_connected) options.on_connected(false);
+  bool expected = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && got_snapshot;
+  if (!expected) {
+    log::Warn("operator stream ended; keeping the last snapshot",
+              {{"operator", options.target}, {"code", static_cast<int64_t>(status.error_code())},
+               {"error", status.error_message()}, {"reconnects", static_cast<int64_t>(reconnects_now)}});
+  }
+  return got_snapshot;
+}
+
+void StreamCatalog::Impl::Run() {
+  absl::Duration backoff = options.backoff_initial;
+  absl::Time next_sample = absl::Now();
+  absl::Time next_report = absl::Now() + options.report_interval;
+  std::map<std::string, std::pair<double, double>> sums;  // function -> (in flight, queued)
+  int samples = 0;
+  std::map<std::string, absl::Time> demand_sent;
+  while (true) {
+    {
+      absl::MutexLock l(&mu);
+      if (stop) return;
+    }
+    if (RunStream(&next_sample, &next_report, &sums, &samples, &demand_sent)) {
+      backoff = options.backoff_initial;
+      continue;  // a stream that worked is replaced at once
+    }
+    absl::MutexLock l(&mu);
+    auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return stop; };
+    if (mu.AwaitWithTimeout(absl::Condition(&stopped), backoff)) return;
+    backoff = std::min(backoff * 2, options.backoff_max);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<StreamCatalog>> StreamCatalog::Create(Options options,
+                                                                     LoadsFn loads) {
+  if (options.target.empty()) return absl::InvalidArgumentError("the operator's address is empty");
+  auto impl = std::make_unique<Impl>();
+  grpc::ChannelArguments args;
+  // Notice a dead operator within ~15 s even when no write fails.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // The channel's own reconnect backoff must not outlast ours (gRPC's default grows to 120 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options.backoff_initial)));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options.backoff_initial)));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options.backoff_max)));
+  impl->channel = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  impl->stub = v1::ControlPlane::NewStub(impl->channel);
+  impl->options = std::move(options);
+  impl->loads = std::move(loads);
+  return std::unique_ptr<StreamCatalog>(new StreamCatalog(std::move(impl)));
+}
+
+StreamCatalog::StreamCatalog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StreamCatalog::~StreamCatalog() { Stop(); }
+
+std::shared_ptr<const Snapshot> StreamCatalog::Current() {
+  absl::MutexLock l(&impl_->mu);
+  return impl_->current;
+}
+
+void StreamCatalog::OnChange(std::function<void(std::shared_ptr<const Snapshot>)> cb) {
+  impl_->on_change = std::move(cb);
+}
+
+void StreamCatalog::Start() {
+  Impl* impl = impl_.get();
+  impl_->thread = std::thread([impl] { impl->Run(); });
+}
+
+void StreamCatalog::Stop() {
+  {
+    absl::MutexLock l(&impl_->mu);
+    impl_->stop = true;
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void StreamCatalog::Demand(const std::string& function) {
+  absl::MutexLock l(&impl_->mu);
+  impl_->demand.insert(function);
+  impl_->demand_new = true;
+}
+
+bool StreamCatalog::HasSnapshot() {
+  absl::MutexLock l(&impl_->mu);
+  return impl_->has_snapshot;
+}
+
+int StreamCatalog::Reconnects() {
+  absl::MutexLock l(&impl_->mu);
+  return impl_->reconnects;
+}
+
+}  // namespace wisp::gateway
