@@ -33,6 +33,8 @@ ABSL_FLAG(int, lease_duration_seconds, 15, "How long a leader's claim lasts with
 ABSL_FLAG(int, renew_deadline_seconds, 10, "A leader that cannot renew this long steps down");
 ABSL_FLAG(int, retry_period_seconds, 2, "How often to try to acquire or renew");
 ABSL_FLAG(int, workers, 2, "Reconcile workers");
+ABSL_FLAG(bool, autoscale, true,
+          "Scale Functions from the gateways' reports (the leader writes spec.replicas)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
 ABSL_FLAG(int, port, 9100, "gRPC port of the gateways' routing stream (0 picks one)");
 ABSL_FLAG(int, admin_port, 9101, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   }
   options.config.gateway_url = absl::GetFlag(FLAGS_gateway_url);
   options.workers = std::max(1, absl::GetFlag(FLAGS_workers));
+  options.autoscale = absl::GetFlag(FLAGS_autoscale);
   options.leader_elect = absl::GetFlag(FLAGS_leader_elect);
   options.leader.lease_namespace = absl::GetFlag(FLAGS_lease_namespace);
   options.leader.lease_name = absl::GetFlag(FLAGS_lease_name);
@@ -85,9 +88,12 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   op::Operator operator_(&client, options, registry);
   op::GatewayReports reports(registry);
+  std::vector<op::GatewayReportSink*> sinks = {&reports};
+  if (operator_.autoscaling() != nullptr) sinks.push_back(operator_.autoscaling());
+  op::TeeReportSink sink(std::move(sinks));
   auto snapshots = op::SnapshotServer::Start(
       {absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_port)}, operator_.functions(),
-      operator_.endpoint_slices(), &reports, registry);
+      operator_.endpoint_slices(), &sink, registry);
   if (!snapshots.ok()) {
     log::Error("cannot start the snapshot server",
                {{"error", std::string(snapshots.status().message())}});

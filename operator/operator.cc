@@ -30,6 +30,19 @@ Operator::Operator(kube::KubeClient* client, OperatorOptions options,
   functions_.AddHandler([this](const std::string& key, const json*) { queue_.Add(key); });
   // A Deployment's change (rollout, readiness) is its Function's change: same key.
   deployments_.AddHandler([this](const std::string& key, const json*) { queue_.Add(key); });
+  if (options_.autoscale) {
+    scale_client_ = std::make_unique<KubeScaleClient>(client_, &functions_, &deployments_);
+    autoscaling_ = std::make_unique<Autoscaling>(
+        scale_client_.get(),
+        [this] {
+          // A cold cache would read as "no Functions" or "no Deployments": decide only once
+          // both are synced.
+          return leading_.load() && functions_.WaitForSync(absl::ZeroDuration()) &&
+                 deployments_.WaitForSync(absl::ZeroDuration());
+        },
+        registry_,
+        options_.autoscaling);
+  }
 }
 
 Operator::~Operator() { Stop(); }
@@ -56,6 +69,7 @@ void Operator::Start() {
     leader_gauge_->Set(1);
   }
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
+  if (autoscaling_) autoscaling_->Start();
   resync_ = std::thread([this] {
     absl::Time next = absl::Now() + options_.resync;
     while (!stop_) {
@@ -99,6 +113,7 @@ void Operator::Worker() {
 
 void Operator::Stop() {
   if (stop_.exchange(true)) return;
+  if (autoscaling_) autoscaling_->Stop();
   queue_.ShutDown();
   for (auto& t : workers_) t.join();
   if (resync_.joinable()) resync_.join();

@@ -3,7 +3,8 @@
 // operator/snapshot_service.h), a work queue of Function keys, worker threads that reconcile, and leader election so
 // that of several replicas exactly one writes. Non-leaders keep their caches warm and take over
 // in a couple of seconds. Every Function is requeued when leadership is gained and every
-// `resync`. Thread-safe.
+// `resync`. The leader also autoscales (operator/autoscaling.h): feed it the gateways' reports
+// through autoscaling(). Thread-safe.
 #ifndef WISP_OPERATOR_OPERATOR_H_
 #define WISP_OPERATOR_OPERATOR_H_
 
@@ -15,6 +16,7 @@
 
 #include "absl/time/time.h"
 #include "controller/operator_config.h"
+#include "operator/autoscaling.h"
 #include "operator/informer_set.h"
 #include "operator/kube/client.h"
 #include "operator/leader.h"
@@ -33,6 +35,8 @@ struct OperatorOptions {
   bool leader_elect = false;
   LeaderElectionConfig leader;
   absl::Duration resync = absl::Minutes(5);
+  bool autoscale = true;
+  AutoscalingOptions autoscaling;
 };
 
 class Operator {
@@ -47,6 +51,8 @@ class Operator {
   // The caches, for the snapshot server (add handlers before Start()).
   InformerSet* functions() { return &functions_; }
   InformerSet* endpoint_slices() { return &endpoint_slices_; }
+  // Where the gateways' reports go (nullptr when options.autoscale is false).
+  Autoscaling* autoscaling() { return autoscaling_.get(); }
 
  private:
   void Worker();
@@ -62,6 +68,8 @@ class Operator {
   Reconciler reconciler_;
   WorkQueue queue_;
   std::unique_ptr<LeaderElector> elector_;
+  std::unique_ptr<KubeScaleClient> scale_client_;
+  std::unique_ptr<Autoscaling> autoscaling_;
   std::atomic<bool> leading_{false};
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;

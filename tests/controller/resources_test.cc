@@ -434,6 +434,7 @@ TEST(DesiredReplicasTest, ClampedToScaleBounds) {
       {"new function starts warm", json::object(), std::nullopt, 1},
       {"minScale above one", {{"minScale", 3}}, std::nullopt, 3},
       {"scaled to zero", json::object(), 0, 0},
+      {"autoscaled to zero with minScale 0", {{"minScale", 0}}, 0, 0},
       {"kubectl scale", json::object(), 4, 4},
       {"below minScale", {{"minScale", 2}}, 1, 2},
       {"above maxScale", {{"maxScale", 3}}, 10, 3},

@@ -290,6 +290,39 @@ TEST_F(OperatorTest, ReconcilesAgainAfterAChildIsTamperedWith) {
   EXPECT_TRUE(Eventually([&] { return Exists(res::Deployments(), "heal"); }));
 }
 
+// Reports go in through the snapshot service's sink (the Operator's autoscaling()); the
+// decisions come out as spec.replicas through the scale subresource, and the reconciler makes
+// the Deployment follow. Scaling to zero takes scaleToZeroAfterSeconds (≥ 30 s): see
+// autoscaling_test for it with a fake clock.
+TEST_F(OperatorTest, AutoscalesThroughTheScaleSubresource) {
+  Operator* op = StartOperator(Options());
+  ASSERT_NE(op->autoscaling(), nullptr);
+  ASSERT_TRUE(client_->Create(res::Functions(), "default", Function("busy")).ok());
+  ASSERT_TRUE(
+      client_->Create(res::Functions(), "default", Function("cold", {{"replicas", 0}})).ok());
+  ASSERT_TRUE(Eventually(
+      [&] { return Exists(res::Deployments(), "busy") && Exists(res::Deployments(), "cold"); }));
+
+  // Steady load: 5 in flight with target 1 (perInstance) → up, the Deployment follows.
+  ASSERT_TRUE(Eventually([&] {
+    op->autoscaling()->OnConcurrency(
+        "gw", {{"busy", {.average_in_flight = 5, .interval_ms = 1000}}});
+    json fn = Get(res::Functions(), "busy");
+    int64_t replicas = fn["spec"].value("replicas", 0);
+    return replicas >= 2 &&
+           Get(res::Deployments(), "busy")["spec"].value("replicas", 0) == replicas &&
+           fn.contains("status") && fn["status"].contains("lastScaleTime");
+  })) << Get(res::Functions(), "busy").dump(2);
+
+  // A demand signal at zero → 1 at once (no load report needed).
+  EXPECT_EQ(Get(res::Deployments(), "cold")["spec"].value("replicas", -1), 0);
+  op->autoscaling()->OnDemand("gw", "cold");
+  EXPECT_TRUE(Eventually([&] {
+    return Get(res::Functions(), "cold")["spec"].value("replicas", 0) == 1 &&
+           Get(res::Deployments(), "cold")["spec"].value("replicas", 0) == 1;
+  })) << Get(res::Functions(), "cold").dump(2);
+}
+
 TEST_F(OperatorTest, OneLeaderAtATimeAndFailover) {
   OperatorOptions a = Options();
   a.leader_elect = true;
