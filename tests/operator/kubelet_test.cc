@@ -16,6 +16,7 @@
 #include "operator/apiserver/yaml.h"
 #include "operator/kube/client.h"
 #include "operator/operator.h"
+#include "tests/testing/test_cluster.h"
 #include "tests/testing/worker_process.h"
 #include "worker/worker_client.h"
 
@@ -24,13 +25,6 @@ namespace {
 
 using nlohmann::json;
 namespace res = kube::resources;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Polls `done` until it holds or `timeout` passes.
 bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(60)) {
@@ -53,18 +47,10 @@ std::string Condition(const json& fn, const std::string& type) {
 class KubeletTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = apiserver::Store::Open({});
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto server = apiserver::ApiServer::Start({}, std::move(*store));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = std::make_unique<kube::RestKubeClient>(kube::ServerOnly(server_->url()));
-    auto crd = apiserver::ParseYaml(
-        ReadFile(absl::StrCat(testing::SourceDir(), "/deploy/crds/functions.wisp.dev.yaml")));
-    ASSERT_TRUE(crd.ok()) << crd.status();
-    kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                        "CustomResourceDefinition", false};
-    ASSERT_TRUE(client_->Create(crds, "", *crd).ok());
+    auto cluster = testing::StartTestCluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    server_ = std::move(cluster->server);
+    client_ = std::move(cluster->client);
 
     OperatorOptions o;
     o.config.worker_images = {{"python3.11", "wisp/worker-python3.11:test"},

@@ -27,6 +27,7 @@
 #include "operator/apiserver/yaml.h"
 #include "operator/kube/client.h"
 #include "tests/testing/worker_process.h"
+#include "tests/testing/test_cluster.h"
 
 namespace wisp::op {
 namespace {
@@ -171,18 +172,10 @@ class OperatorProcess {
 class OperatorFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = apiserver::Store::Open({});
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto server = apiserver::ApiServer::Start({}, std::move(*store));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = std::make_unique<kube::RestKubeClient>(kube::ServerOnly(server_->url()));
-    auto crd = apiserver::ParseYaml(ReadFile(
-        absl::StrCat(testing::SourceDir(), "/deploy/crds/functions.wisp.dev.yaml")));
-    ASSERT_TRUE(crd.ok()) << crd.status();
-    kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                        "CustomResourceDefinition", false};
-    ASSERT_TRUE(client_->Create(crds, "", *crd).ok());
+    auto cluster = testing::StartTestCluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    server_ = std::move(cluster->server);
+    client_ = std::move(cluster->client);
   }
   void TearDown() override {
     // On failure, what each operator logged says why.

@@ -1,6 +1,7 @@
 // The operator against the Kubernetes API test server (in-process, real HTTP on
 // loopback): reconciles assert the resulting world, not the calls made.
 #include "operator/operator.h"
+#include "tests/testing/test_cluster.h"
 
 #include <fstream>
 #include <sstream>
@@ -21,13 +22,6 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 namespace res = kube::resources;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Polls `done` until it holds or 20 s pass.
 bool Eventually(const std::function<bool()>& done) {
@@ -78,20 +72,10 @@ OperatorOptions Options() {
 class OperatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = apiserver::Store::Open({});
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto server = apiserver::ApiServer::Start({}, std::move(*store));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    client_ = std::make_unique<kube::RestKubeClient>(
-        kube::ServerOnly(server_->url()));
-    auto crd = apiserver::ParseYaml(ReadFile(absl::StrCat(
-        getenv("WISP_SOURCE_DIR"), "/deploy/crds/functions.wisp.dev.yaml")));
-    ASSERT_TRUE(crd.ok()) << crd.status();
-    kube::Resource crds{"apiextensions.k8s.io", "v1",
-                        "customresourcedefinitions", "CustomResourceDefinition",
-                        false};
-    ASSERT_TRUE(client_->Create(crds, "", *crd).ok());
+    auto cluster = testing::StartTestCluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    server_ = std::move(cluster->server);
+    client_ = std::move(cluster->client);
   }
   void TearDown() override {
     for (auto& o : operators_) o->Stop();

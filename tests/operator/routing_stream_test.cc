@@ -16,6 +16,7 @@
 #include "operator/apiserver/yaml.h"
 #include "operator/kube/client.h"
 #include "operator/operator.h"
+#include "tests/testing/test_cluster.h"
 #include "operator/snapshot_service.h"
 #include "prometheus/metric_family.h"
 #include "tests/testing/gateway_process.h"
@@ -34,13 +35,6 @@ exports.handler = async (event, context) => {
   return { statusCode: 200, body: "hi from " + context.functionName + " " + event.rawPath };
 };
 )JS";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
   absl::Time deadline = absl::Now() + timeout;
@@ -99,18 +93,10 @@ double CounterValue(prometheus::Registry& registry, const std::string& name,
 class RoutingStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = apiserver::Store::Open({});
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto server = apiserver::ApiServer::Start({}, std::move(*store));
-    ASSERT_TRUE(server.ok()) << server.status();
-    api_ = std::move(*server);
-    client_ = std::make_unique<kube::RestKubeClient>(kube::ServerOnly(api_->url()));
-    auto crd = apiserver::ParseYaml(ReadFile(absl::StrCat(
-        getenv("WISP_SOURCE_DIR"), "/deploy/crds/functions.wisp.dev.yaml")));
-    ASSERT_TRUE(crd.ok()) << crd.status();
-    kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                        "CustomResourceDefinition", false};
-    ASSERT_TRUE(client_->Create(crds, "", *crd).ok());
+    auto cluster = testing::StartTestCluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    api_ = std::move(cluster->server);
+    client_ = std::move(cluster->client);
     code_.Write("index.js", kNodeApp);
   }
   void TearDown() override {
