@@ -1,70 +1,55 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs Wisp locally with the example functions: a
-# wisp-worker for examples/hello-python and one for examples/hello-node behind a wisp-gateway.
-# Prints what to try, then stays in the foreground; Ctrl-C drains and stops everything.
-# (The operator-driven local mode, `wisp up`, replaces this in a later release.)
+# Installs what is missing, builds, and runs Wisp locally with `wisp up` (local mode: the
+# embedded API server, the process kubelet, the operator and one gateway, supervised), then
+# applies the two example Functions (deploy/examples) and prints what to try. Stays in the
+# foreground; Ctrl-C stops everything. State is kept in .wisp/ across runs.
+#   WISP_GATEWAY_PORT (8080), WISP_API_PORT (6443), WISP_OPERATOR_PORT (9100)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 bin="${WISP_BUILD_DIR:-$root/build}/bin"
 state="$root/.wisp"
-mkdir -p "$state"
 gateway_port="${WISP_GATEWAY_PORT:-8080}"
+api_port="${WISP_API_PORT:-6443}"
+operator_port="${WISP_OPERATOR_PORT:-9100}"
+server="http://127.0.0.1:$api_port"
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
+rm -f "$state/run/gateway.port"
+"$bin/wisp" up --data_dir "$state" --api_port "$api_port" --gateway_port "$gateway_port" \
+  --operator_port "$operator_port" &
+up=$!
+stop() { kill -INT "$up" 2>/dev/null || true; wait "$up" 2>/dev/null || true; }
+trap stop INT TERM
 
-wait_ready() {  # name admin_port pid
-  for _ in $(seq 1 150); do
-    curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || { cat "$state/$1.log"; echo "up: $1 failed to start" >&2; exit 1; }
-    sleep 0.1
+# Ready once the gateway has written its port file (wisp up prints its own progress, or exits
+# with an error such as a taken port).
+until [[ -s "$state/run/gateway.port" ]]; do
+  kill -0 "$up" 2>/dev/null || { wait "$up"; exit $?; }
+  sleep 0.2
+done
+sleep 0.5
+for example in hello-python hello-node; do
+  "$bin/wisp" apply -f "$root/deploy/examples/$example.yaml" --server "$server"
+done
+for example in hello-python hello-node; do
+  for _ in $(seq 1 300); do
+    "$bin/wisp" get "$example" --server "$server" 2>/dev/null | grep -Eq "^$example +True " && break
+    sleep 0.2
   done
-  echo "up: $1 did not become ready; see $state/$1.log" >&2
-  exit 1
-}
-
-start_worker() {  # name port admin_port example
-  (cd "$root/examples/$4" &&
-    exec "$bin/wisp-worker" --config function.json --listen 127.0.0.1 --port "$2" \
-      --admin_port "$3" --concurrency 2) >"$state/$1.log" 2>&1 &
-  pids+=($!)
-  wait_ready "$1" "$3" "${pids[-1]}"
-}
-
-start_worker hello-python 9000 9001 hello-python
-start_worker hello-node 9010 9011 hello-node
-
-cat >"$state/catalog.json" <<JSON
-{"functions": [
-  {"name": "hello-python", "timeoutSeconds": 3,
-   "routes": [{"path": "/hello", "methods": ["GET", "POST"]}],
-   "endpoints": [{"address": "127.0.0.1:9000", "capacity": 2}]},
-  {"name": "hello-node", "timeoutSeconds": 3,
-   "routes": [{"path": "/hello-node", "methods": ["GET", "POST"]}],
-   "endpoints": [{"address": "127.0.0.1:9010", "capacity": 2}]}
-]}
-JSON
-"$bin/wisp-gateway" --catalog "$state/catalog.json" --listen 127.0.0.1 --port "$gateway_port" \
-  --admin_port 9102 >"$state/gateway.log" 2>&1 &
-pids+=($!)
-wait_ready gateway 9102 "${pids[-1]}"
+done
+"$bin/wisp" get --server "$server"
 
 cat <<MSG
 
-Wisp is running: a gateway on :$gateway_port in front of two workers (logs in .wisp/*.log).
-Try:
+The example Functions are applied. Try:
 
-  curl -s http://127.0.0.1:$gateway_port/hello -d '{"name":"Ada"}'
-  curl -s http://127.0.0.1:$gateway_port/hello-node
+  curl -s 'http://127.0.0.1:$gateway_port/hello-python?name=Ada'
+  curl -s 'http://127.0.0.1:$gateway_port/hello-node?name=Ada'
   curl -s -X POST http://127.0.0.1:$gateway_port/2015-03-31/functions/hello-python/invocations -d '{"name":"Ada"}'
-  $bin/wisp invoke --worker 127.0.0.1:9010 --payload '{"name":"Ada"}' --log-tail
+  $bin/wisp get --server $server
+  kubectl --server $server get functions
 
 Press Ctrl-C to stop.
 MSG
-wait
+wait "$up"
