@@ -46,21 +46,7 @@ mkdir -p "$work/home"
 export HOME="$work/home" KUBECONFIG="$work/kubeconfig"
 export XDG_CACHE_HOME="$work/xdg-cache" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_HOME="$work/xdg-data"
 
-passed=0
-failed=0
-# step NAME COMMAND...: runs the command, shows its output only when it fails.
-step() {
-  local name=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-    sed 's/^/     /' "$work/out"
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/steps.sh"
 
 helm=$("$root/scripts/get-helm.sh") || { echo "chart_apply_test: could not get helm"; exit 1; }
 echo "helm: $helm ($("$helm" version --short)); kubectl: $("$kubectl_bin" version --client | head -n 1)"

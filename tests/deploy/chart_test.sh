@@ -20,21 +20,7 @@ trap 'rm -rf "$work"' EXIT
 # Helm reads and writes nothing of the user's.
 export XDG_CACHE_HOME="$work/xdg-cache" XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_HOME="$work/xdg-data"
 
-passed=0
-failed=0
-# step NAME COMMAND...: runs the command, shows its output only when it fails.
-step() {
-  local name=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-    sed 's/^/     /' "$work/out"
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/steps.sh"
 # check NAME COMMAND...: like step, and always shows the command's own per-check lines.
 check() {
   local name=$1

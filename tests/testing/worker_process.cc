@@ -157,18 +157,9 @@ std::string WorkerProcess::Stdout() const { return ReadAll(dir_->path() + "/stdo
 std::string WorkerProcess::Stderr() const { return ReadAll(dir_->path() + "/stderr"); }
 
 RunResult RunWorkerToExit(const std::vector<std::string>& args, absl::Duration timeout) {
-  TempDir dir;
-  pid_t pid = SpawnWorker(args, dir.path() + "/stdout", dir.path() + "/stderr");
-  int status = WaitFor(pid, timeout);
-  RunResult r;
-  if (status == -1) {
-    ::kill(pid, SIGKILL);
-    WaitFor(pid, absl::Seconds(5));
-  } else if (WIFEXITED(status)) {
-    r.exit_code = WEXITSTATUS(status);
-  }
-  r.stderr_text = ReadAll(dir.path() + "/stderr");
-  return r;
+  std::vector<std::string> argv = {BinDir() + "/wisp-worker"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, "", timeout);
 }
 
 RunResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_text,
