@@ -78,7 +78,9 @@ int RunInvoke(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unexpected argument ", a));
     }
   }
-  if (worker.empty()) return Usage("--worker is required (the gateway comes in a later release)");
+  if (worker.empty()) {
+    return Usage("--worker is required (calling through the gateway is not supported yet: use curl or an AWS SDK)");
+  }
   if (!payload_file.empty()) {
     if (payload_file == "-") {
       payload.assign(std::istreambuf_iterator<char>(std::cin), {});
