@@ -57,6 +57,13 @@ std::ostream& operator<<(std::ostream& os, const RoutingTable& table) {
     }
     os << "] endpoints=[";
     for (const RoutingEndpoint& e : f.endpoints) os << e.address << "x" << e.capacity << " ";
+    os << "] async=" << f.async.max_retries << "/" << f.async.max_event_age_seconds << "s failure="
+       << f.async.on_failure.stream << f.async.on_failure.function
+       << " success=" << f.async.on_success.stream << f.async.on_success.function << " queues=[";
+    for (const events::QueueTrigger& q : f.queues) {
+      os << q.stream << "/" << q.batch_size << "/" << q.batch_window_seconds << "s/"
+         << q.max_receive_count << " ";
+    }
     os << "]\n";
   }
   return os;
@@ -95,6 +102,30 @@ RoutingTable BuildRouting(const std::vector<json>& functions,
       }
       if (any) route.methods.clear();
       rf.routes.push_back(std::move(route));
+    }
+    rf.async.max_retries = static_cast<int>(fn.spec.async.max_retries.value_or(rf.async.max_retries));
+    rf.async.max_event_age_seconds = static_cast<int>(
+        fn.spec.async.max_event_age_seconds.value_or(rf.async.max_event_age_seconds));
+    auto destination = [](const std::optional<DestinationSpec>& d) {
+      events::Destination out;
+      if (d) {
+        out.stream = d->stream.value_or("");
+        out.function = d->function.value_or("");
+      }
+      return out;
+    };
+    rf.async.on_failure = destination(fn.spec.async.on_failure);
+    rf.async.on_success = destination(fn.spec.async.on_success);
+    for (const TriggerSpec& t : fn.spec.triggers) {
+      if (!t.queue || !t.queue->stream) continue;
+      events::QueueTrigger q;
+      q.stream = *t.queue->stream;
+      q.batch_size = static_cast<int>(t.queue->batch_size.value_or(q.batch_size));
+      q.batch_window_seconds =
+          static_cast<int>(t.queue->batch_window_seconds.value_or(q.batch_window_seconds));
+      q.max_receive_count = static_cast<int>(t.queue->max_receive_count.value_or(q.max_receive_count));
+      q.dead_letter_stream = events::DeadLetterStream(q.stream);
+      rf.queues.push_back(std::move(q));
     }
     capacity[{rf.namespace_name, rf.name}] =
         static_cast<int>(fn.spec.concurrency.per_instance.value_or(kDefaultPerInstance));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/events/async_event.h"
 #include "nlohmann/json.hpp"
 
 namespace wisp {
@@ -39,6 +40,8 @@ struct RoutingFunction {
   std::optional<int> reserved_concurrency;
   std::vector<RoutingRoute> routes;        // in trigger order
   std::vector<RoutingEndpoint> endpoints;  // sorted by address, no duplicates
+  events::AsyncPolicy async;                // spec.async, defaulted
+  std::vector<events::QueueTrigger> queues;  // spec.triggers[].queue, in trigger order
   friend bool operator==(const RoutingFunction&, const RoutingFunction&) = default;
 };
 
@@ -61,6 +64,9 @@ std::ostream& operator<<(std::ostream& os, const RoutingTable& table);  // for t
 //   address type IPv6                                   -> "[addr]:port"
 //   the same address in several slices                  -> once
 //   capacity                                            -> spec.concurrency.perInstance
+//   spec.async (defaulted)                              -> async; a destination names a
+//                                                          stream or a function
+//   queue trigger                                       -> queues, dead letters to <stream>-dlq
 RoutingTable BuildRouting(const std::vector<nlohmann::json>& functions,
                           const std::vector<nlohmann::json>& endpoint_slices);
 

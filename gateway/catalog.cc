@@ -19,6 +19,18 @@ absl::Status FieldError(absl::string_view fn, absl::string_view field, absl::str
   return absl::InvalidArgumentError(absl::StrCat("function \"", fn, "\": ", field, " ", what));
 }
 
+// Reads obj[key] into `out` when present: an integer in lo..hi, else an error naming it.
+absl::Status GetInt(const json& obj, absl::string_view fn, const char* key, int lo, int hi,
+                    int& out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return absl::OkStatus();
+  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+    return FieldError(fn, key, absl::StrCat("must be an integer in ", lo, "..", hi));
+  }
+  out = it->get<int>();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const FunctionInfo* Snapshot::Find(absl::string_view name) const {
@@ -43,14 +55,8 @@ absl::StatusOr<Snapshot> ParseCatalogJson(absl::string_view text) {
       return absl::InvalidArgumentError("catalog: a function without a name");
     }
     info.name = name->get<std::string>();
-    auto get_int = [&](const char* key, int lo, int hi, int& out) -> absl::Status {
-      auto it = f.find(key);
-      if (it == f.end()) return absl::OkStatus();
-      if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-        return FieldError(info.name, key, absl::StrCat("must be an integer in ", lo, "..", hi));
-      }
-      out = it->get<int>();
-      return absl::OkStatus();
+    auto get_int = [&](const char* key, int lo, int hi, int& out) {
+      return GetInt(f, info.name, key, lo, hi, out);
     };
     if (auto ns = f.find("namespace"); ns != f.end() && ns->is_string()) info.namespace_ = *ns;
     if (auto s = get_int("timeoutSeconds", 1, 900, info.timeout_seconds); !s.ok()) return s;
@@ -95,6 +101,51 @@ absl::StatusOr<Snapshot> ParseCatalogJson(absl::string_view text) {
           ep.capacity = cap->get<int>();
         }
         info.endpoints.push_back(std::move(ep));
+      }
+    }
+    if (auto async = f.find("async"); async != f.end()) {
+      if (!async->is_object()) return FieldError(info.name, "async", "must be an object");
+      if (auto s = GetInt(*async, info.name, "maxRetries", 0, 2, info.async.max_retries); !s.ok()) return s;
+      if (auto s = GetInt(*async, info.name, "maxEventAgeSeconds", 60, 21600, info.async.max_event_age_seconds);
+          !s.ok()) {
+        return s;
+      }
+      for (auto [key, out] : {std::pair{"onFailure", &info.async.on_failure},
+                              std::pair{"onSuccess", &info.async.on_success}}) {
+        auto d = async->find(key);
+        if (d == async->end()) continue;
+        if (!d->is_object()) return FieldError(info.name, key, "must be {stream} or {function}");
+        out->stream = d->value("stream", "");
+        out->function = d->value("function", "");
+        if (out->stream.empty() == out->function.empty()) {
+          return FieldError(info.name, key, "sets exactly one of stream and function");
+        }
+      }
+    }
+    if (auto queues = f.find("queues"); queues != f.end()) {
+      if (!queues->is_array()) return FieldError(info.name, "queues", "must be a list");
+      for (const json& q : *queues) {
+        events::QueueTrigger trigger;
+        if (!q.is_object() || !q.contains("stream") || !q["stream"].is_string() ||
+            q["stream"].get<std::string>().empty()) {
+          return FieldError(info.name, "queues[].stream", "is required");
+        }
+        trigger.stream = q["stream"];
+        if (auto s = GetInt(q, info.name, "batchSize", 1, 10000, trigger.batch_size); !s.ok()) {
+          return s;
+        }
+        if (auto s = GetInt(q, info.name, "batchWindowSeconds", 0, 300,
+                                trigger.batch_window_seconds);
+            !s.ok()) {
+          return s;
+        }
+        if (auto s = GetInt(q, info.name, "maxReceiveCount", 1, 1000,
+                                trigger.max_receive_count);
+            !s.ok()) {
+          return s;
+        }
+        trigger.dead_letter_stream = events::DeadLetterStream(trigger.stream);
+        info.queues.push_back(std::move(trigger));
       }
     }
     std::string key = info.name;

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "controller/events/async_event.h"
 
 namespace wisp::gateway {
 
@@ -41,6 +42,8 @@ struct FunctionInfo {
   std::optional<int> reserved_concurrency;  // cap on concurrent executions
   std::vector<HttpRoute> routes;
   std::vector<Endpoint> endpoints;
+  events::AsyncPolicy async;
+  std::vector<events::QueueTrigger> queues;
 };
 
 struct Snapshot {
@@ -52,7 +55,11 @@ struct Snapshot {
 //   {"functions": [{"name": "hello", "namespace": "default", "timeoutSeconds": 3,
 //     "memoryMB": 128, "reservedConcurrency": 10,
 //     "routes": [{"path": "/hello/{name}", "methods": ["GET"]}],
-//     "endpoints": [{"address": "127.0.0.1:9000", "capacity": 1}]}]}
+//     "endpoints": [{"address": "127.0.0.1:9000", "capacity": 1}],
+//     "async": {"maxRetries": 2, "maxEventAgeSeconds": 21600,
+//               "onFailure": {"stream": "failed"}, "onSuccess": {"function": "audit"}},
+//     "queues": [{"stream": "orders", "batchSize": 10, "batchWindowSeconds": 0,
+//                 "maxReceiveCount": 5}]}]}
 // Errors name the function and field. Pure.
 absl::StatusOr<Snapshot> ParseCatalogJson(absl::string_view json);
 

@@ -29,6 +29,19 @@ Snapshot SnapshotFromProto(const v1::RoutingSnapshot& routing) {
     for (const v1::Endpoint& e : f.endpoints()) {
       info.endpoints.push_back({e.address(), std::max(1, e.capacity())});
     }
+    if (f.has_async()) {
+      info.async.max_retries = f.async().max_retries();
+      info.async.max_event_age_seconds = f.async().max_event_age_seconds();
+      info.async.on_failure = {f.async().on_failure().stream(), f.async().on_failure().function()};
+      info.async.on_success = {f.async().on_success().stream(), f.async().on_success().function()};
+    }
+    for (const v1::QueueTrigger& q : f.queues()) {
+      info.queues.push_back({q.stream(), std::max(1, q.batch_size()), q.batch_window_seconds(),
+                             std::max(1, q.max_receive_count()),
+                             q.dead_letter_stream().empty()
+                                 ? events::DeadLetterStream(q.stream())
+                                 : q.dead_letter_stream()});
+    }
     out.functions.emplace(info.name, std::move(info));
   }
   return out;

@@ -78,6 +78,23 @@ v1::RoutingSnapshot ToProto(const RoutingTable& table, uint64_t version) {
       pe->set_address(e.address);
       pe->set_capacity(e.capacity);
     }
+    v1::AsyncPolicy* async = p->mutable_async();
+    async->set_max_retries(f.async.max_retries);
+    async->set_max_event_age_seconds(f.async.max_event_age_seconds);
+    auto destination = [](const events::Destination& d, v1::Destination* out) {
+      if (!d.stream.empty()) out->set_stream(d.stream);
+      if (!d.function.empty()) out->set_function(d.function);
+    };
+    if (!f.async.on_failure.empty()) destination(f.async.on_failure, async->mutable_on_failure());
+    if (!f.async.on_success.empty()) destination(f.async.on_success, async->mutable_on_success());
+    for (const events::QueueTrigger& q : f.queues) {
+      v1::QueueTrigger* pq = p->add_queues();
+      pq->set_stream(q.stream);
+      pq->set_batch_size(q.batch_size);
+      pq->set_batch_window_seconds(q.batch_window_seconds);
+      pq->set_max_receive_count(q.max_receive_count);
+      pq->set_dead_letter_stream(q.dead_letter_stream);
+    }
   }
   return out;
 }
