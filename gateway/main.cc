@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, operator, "",
           "exactly one of --catalog and --operator");
 ABSL_FLAG(std::string, gateway_id, "", "This gateway's id in reports to the operator "
           "(default: hostname-pid)");
+ABSL_FLAG(std::string, redis, "",
+          "Redis (host:port) for async invocations and queue triggers; it must run with "
+          "appendonly yes and appendfsync always. Empty: both are off (Event invokes get 400)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for HTTP and admin HTTP");
 ABSL_FLAG(int, port, 8080, "HTTP port (0 picks a free one)");
 ABSL_FLAG(int, admin_port, 9102, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");

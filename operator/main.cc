@@ -33,6 +33,9 @@ ABSL_FLAG(int, lease_duration_seconds, 15, "How long a leader's claim lasts with
 ABSL_FLAG(int, renew_deadline_seconds, 10, "A leader that cannot renew this long steps down");
 ABSL_FLAG(int, retry_period_seconds, 2, "How often to try to acquire or renew");
 ABSL_FLAG(int, workers, 2, "Reconcile workers");
+ABSL_FLAG(std::string, redis, "",
+          "Redis (host:port) where the leader fires schedule triggers as async invocations. "
+          "Empty: schedules are not fired");
 ABSL_FLAG(bool, autoscale, true,
           "Scale Functions from the gateways' reports (the leader writes spec.replicas)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
