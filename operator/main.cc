@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "controller/admin/admin_server.h"
@@ -36,6 +37,14 @@ ABSL_FLAG(int, workers, 2, "Reconcile workers");
 ABSL_FLAG(std::string, redis, "",
           "Redis (host:port) where the leader fires schedule triggers as async invocations. "
           "Empty: schedules are not fired");
+ABSL_FLAG(int, schedule_grace_seconds, 300,
+          "A schedule tick missed (no leader, Redis down) still fires this long after its time "
+          "(only the newest missed one); older ones are skipped and counted");
+ABSL_FLAG(std::string, region, "us-east-1", "Region in the Scheduled Events' rule ARNs");
+ABSL_FLAG(std::string, account_id, "000000000000", "Account id in the Scheduled Events' rule ARNs");
+ABSL_FLAG(std::string, testonly_schedule_clock, "",
+          "Tests only: \"<origin unix ms>:<speed>\" runs the schedule clock <speed> times faster "
+          "than real time from the origin (operators given the same value agree)");
 ABSL_FLAG(bool, autoscale, true,
           "Scale Functions from the gateways' reports (the leader writes spec.replicas)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
@@ -74,6 +83,30 @@ int main(int argc, char** argv) {
   options.config.gateway_url = absl::GetFlag(FLAGS_gateway_url);
   options.workers = std::max(1, absl::GetFlag(FLAGS_workers));
   options.autoscale = absl::GetFlag(FLAGS_autoscale);
+  options.scheduler.redis = absl::GetFlag(FLAGS_redis);
+  options.scheduler.plan.region = absl::GetFlag(FLAGS_region);
+  options.scheduler.plan.account_id = absl::GetFlag(FLAGS_account_id);
+  options.scheduler.plan.grace = absl::Seconds(absl::GetFlag(FLAGS_schedule_grace_seconds));
+  if (options.scheduler.plan.grace < kMinScheduleGrace ||
+      options.scheduler.plan.grace > kMaxScheduleGrace) {
+    log::Error("--schedule_grace_seconds must be between 1 and 86400",
+               {{"value", absl::GetFlag(FLAGS_schedule_grace_seconds)}});
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_testonly_schedule_clock).empty()) {
+    std::vector<std::string> parts =
+        absl::StrSplit(absl::GetFlag(FLAGS_testonly_schedule_clock), ':');
+    int64_t origin_ms = 0;
+    double speed = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &origin_ms) ||
+        !absl::SimpleAtod(parts[1], &speed) || speed <= 0) {
+      log::Error("--testonly_schedule_clock is <origin unix ms>:<speed>",
+                 {{"value", absl::GetFlag(FLAGS_testonly_schedule_clock)}});
+      return 2;
+    }
+    options.scheduler.now = op::ScaledClock(absl::FromUnixMillis(origin_ms), speed);
+    options.scheduler.speed = speed;
+  }
   options.leader_elect = absl::GetFlag(FLAGS_leader_elect);
   options.leader.lease_namespace = absl::GetFlag(FLAGS_lease_namespace);
   options.leader.lease_name = absl::GetFlag(FLAGS_lease_name);
@@ -114,6 +147,7 @@ int main(int argc, char** argv) {
   }
   log::Info("operator started", {{"server", kc->server}, {"identity", options.leader.identity},
                                  {"leader_elect", options.leader_elect ? "true" : "false"},
+                                 {"redis", options.scheduler.redis},
                                  {"admin_port", (*admin)->port()},
                                  {"port", (*snapshots)->port()}});
   int sig = WaitForTerminationSignal();

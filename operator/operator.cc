@@ -43,6 +43,17 @@ Operator::Operator(kube::KubeClient* client, OperatorOptions options,
         registry_,
         options_.autoscaling);
   }
+  if (!options_.scheduler.redis.empty()) {
+    scheduler_ = std::make_unique<Scheduler>(
+        [this] { return functions_.List(); },
+        // A cold cache reads as "no Functions": fire only once it is synced.
+        [this] { return leading_.load() && functions_.WaitForSync(absl::ZeroDuration()); },
+        registry_, options_.scheduler,
+        [this](const json& fn, const std::string& message) {
+          events_.Record(fn, "Warning", "ScheduleFireFailed", message);
+        });
+    functions_.AddHandler([this](const std::string&, const json*) { scheduler_->Wake(); });
+  }
 }
 
 Operator::~Operator() { Stop(); }
@@ -58,6 +69,7 @@ void Operator::Start() {
           leading_ = true;
           leader_gauge_->Set(1);
           EnqueueAll();
+          if (scheduler_) scheduler_->Wake();
         },
         [this] {
           leading_ = false;
@@ -70,6 +82,7 @@ void Operator::Start() {
   }
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
   if (autoscaling_) autoscaling_->Start();
+  if (scheduler_) scheduler_->Start();
   resync_ = std::thread([this] {
     absl::Time next = absl::Now() + options_.resync;
     while (!stop_) {
@@ -114,6 +127,7 @@ void Operator::Worker() {
 void Operator::Stop() {
   if (stop_.exchange(true)) return;
   if (autoscaling_) autoscaling_->Stop();
+  if (scheduler_) scheduler_->Stop();
   queue_.ShutDown();
   for (auto& t : workers_) t.join();
   if (resync_.joinable()) resync_.join();

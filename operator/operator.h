@@ -4,7 +4,8 @@
 // that of several replicas exactly one writes. Non-leaders keep their caches warm and take over
 // in a couple of seconds. Every Function is requeued when leadership is gained and every
 // `resync`. The leader also autoscales (operator/autoscaling.h): feed it the gateways' reports
-// through autoscaling(). Thread-safe.
+// through autoscaling(). Given a Redis address, the leader fires schedule triggers too
+// (operator/scheduler.h). Thread-safe.
 #ifndef WISP_OPERATOR_OPERATOR_H_
 #define WISP_OPERATOR_OPERATOR_H_
 
@@ -21,6 +22,7 @@
 #include "operator/kube/client.h"
 #include "operator/leader.h"
 #include "operator/reconciler.h"
+#include "operator/scheduler.h"
 #include "operator/workqueue.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -37,6 +39,8 @@ struct OperatorOptions {
   absl::Duration resync = absl::Minutes(5);
   bool autoscale = true;
   AutoscalingOptions autoscaling;
+  // The leader fires schedule triggers (operator/scheduler.h) when scheduler.redis is set.
+  SchedulerOptions scheduler;
 };
 
 class Operator {
@@ -70,6 +74,7 @@ class Operator {
   std::unique_ptr<LeaderElector> elector_;
   std::unique_ptr<KubeScaleClient> scale_client_;
   std::unique_ptr<Autoscaling> autoscaling_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::atomic<bool> leading_{false};
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
