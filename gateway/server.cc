@@ -74,11 +74,13 @@ std::string RouteLabel(const std::string& route_key) { return route_key.empty() 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(ServerOptions options,
-                                                                    Dispatcher* dispatcher,
-                                                                    GatewayMetrics* metrics) {
+                                                                  Dispatcher* dispatcher,
+                                                                  GatewayMetrics* metrics,
+                                                                  AsyncIntake* async) {
   std::unique_ptr<GatewayServer> g(new GatewayServer());
   g->options_ = options;
   g->dispatcher_ = dispatcher;
+  g->async_ = async;
   g->metrics_ = metrics;
   {
     absl::MutexLock lock(&g->mu_);
@@ -260,10 +262,10 @@ void GatewayServer::HandleInvokeApi(const httplib::Request& req, httplib::Respon
     res.set_header("x-amzn-RequestId", request_id);
     return finish(204, 0);
   }
-  if (headers->type == InvocationType::kEvent) {
+  if (headers->type == InvocationType::kEvent && async_ == nullptr) {
     SendServiceError(res,
-                     InvalidParameterValue("InvocationType Event (asynchronous invocation) is not "
-                                           "available on this gateway yet; use RequestResponse"),
+                     InvalidParameterValue("InvocationType Event (asynchronous invocation) is off "
+                                           "on this gateway: it runs without --redis"),
                      request_id);
     return finish(res.status, 0);
   }
@@ -275,6 +277,30 @@ void GatewayServer::HandleInvokeApi(const httplib::Request& req, httplib::Respon
                          "Could not parse request body into json: Could not parse payload into json: ",
                          parse_error)),
                      request_id);
+    return finish(res.status, 0);
+  }
+  if (headers->type == InvocationType::kEvent) {
+    // 202 only once Redis has the event on disk; the id the caller gets is the handler's
+    // request id on every attempt.
+    absl::StatusOr<std::string> id = async_->Accept(*fn, std::move(body), headers->client_context);
+    if (id.ok()) {
+      res.status = 202;
+      res.set_header("x-amzn-RequestId", *id);
+      return finish(202, 0);
+    }
+    switch (id.status().code()) {
+      case absl::StatusCode::kInvalidArgument:
+        SendServiceError(res, RequestTooLarge(async_->max_payload_bytes()), request_id);
+        break;
+      case absl::StatusCode::kResourceExhausted:
+        if (metrics_) metrics_->Throttle(fn->name, "async_backlog");
+        SendServiceError(res, TooManyRequests("FunctionInvocationRateLimitExceeded",
+                                              id.status().message()),
+                         request_id);
+        break;
+      default:
+        SendServiceError(res, ServiceFault(id.status().message()), request_id);
+    }
     return finish(res.status, 0);
   }
   v1::InvokeRequest call;

@@ -1,7 +1,7 @@
 // wisp-gateway's HTTP front door: Lambda's Invoke API and the functions' HTTP routes
 // (API Gateway HTTP API payload format 2.0) over a Dispatcher.
 //
-//   POST /2015-03-31/functions/{name}/invocations   Invoke API (RequestResponse, DryRun)
+//   POST /2015-03-31/functions/{name}/invocations   Invoke API (RequestResponse, Event, DryRun)
 //   <any method> <a function's route>               the route's function, 2.0 event
 //   ANY /function/{name}[/{rest}]                    every function's default route
 //
@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "gateway/async_invocations.h"
 #include "gateway/catalog.h"
 #include "gateway/dispatcher.h"
 #include "gateway/metrics.h"
@@ -47,10 +48,12 @@ struct ServerOptions {
 
 class GatewayServer {
  public:
-  // `dispatcher` and `metrics` must outlive the server.
+  // `dispatcher`, `metrics` and `async` must outlive the server. Without `async`, Event
+  // invocations are refused with a 400 that says async invocations are off.
   static absl::StatusOr<std::unique_ptr<GatewayServer>> Start(ServerOptions options,
                                                                Dispatcher* dispatcher,
-                                                               GatewayMetrics* metrics);
+                                                               GatewayMetrics* metrics,
+                                                               AsyncIntake* async = nullptr);
   ~GatewayServer();
   int port() const { return port_; }
   // Installs a snapshot (routes and function names). Thread-safe.
@@ -71,6 +74,7 @@ class GatewayServer {
 
   ServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;
+  AsyncIntake* async_ = nullptr;
   GatewayMetrics* metrics_ = nullptr;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -230,4 +230,21 @@ absl::StatusOr<Reply> Client::Eval(const std::string& script, const std::vector<
   return run(sha);
 }
 
+std::unique_ptr<Client> ClientPool::Take() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<Client> c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+  }
+  return std::make_unique<Client>(options_);
+}
+
+void ClientPool::Give(std::unique_ptr<Client> client) {
+  absl::MutexLock lock(&mu_);
+  if (static_cast<int>(idle_.size()) < max_idle_) idle_.push_back(std::move(client));
+}
+
 }  // namespace wisp::redis

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 struct redisContext;
@@ -90,6 +91,32 @@ class Client {
   ClientOptions options_;
   redisContext* ctx_ = nullptr;
   absl::Duration current_timeout_ = absl::ZeroDuration();
+};
+
+// Clients to one Redis shared by many threads: each caller borrows a client for a few calls.
+// Thread-safe. At most `max_idle` connections are kept between uses.
+class ClientPool {
+ public:
+  explicit ClientPool(ClientOptions options, int max_idle = 16)
+      : options_(std::move(options)), max_idle_(max_idle) {}
+  // Runs fn(client) with a client of its own; the client returns to the pool after.
+  template <typename Fn>
+  auto With(Fn&& fn) -> decltype(fn(std::declval<Client&>())) {
+    std::unique_ptr<Client> c = Take();
+    auto result = fn(*c);
+    Give(std::move(c));
+    return result;
+  }
+  const std::string& address() const { return options_.address; }
+
+ private:
+  std::unique_ptr<Client> Take();
+  void Give(std::unique_ptr<Client> client);
+
+  const ClientOptions options_;
+  const int max_idle_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Client>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 // The error reply's code: "NOGROUP" for "NOGROUP No such key ...", "BUSYGROUP", "ERR", ...

@@ -727,7 +727,7 @@ TEST(GatewayInvokeApi, DryRunEventAndBadHeaders) {
   ASSERT_TRUE(dry_missing);
   EXPECT_EQ(dry_missing->status, 404) << "DryRun still checks the function exists";
 
-  // Asynchronous invocation is not offered yet: a clear 400, never a 202 that would drop it.
+  // Without --redis asynchronous invocation is off: a clear 400, never a 202 that would drop it.
   auto event = c->Post(InvokePath("pyecho").c_str(), {{"X-Amz-Invocation-Type", "Event"}}, "{}", "application/json");
   ASSERT_TRUE(event);
   EXPECT_EQ(event->status, 400);
@@ -735,7 +735,7 @@ TEST(GatewayInvokeApi, DryRunEventAndBadHeaders) {
   json e = ParseOrNull(event->body);
   EXPECT_EQ(e["Type"], "User");
   EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("Event"));
-  EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("not available"));
+  EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("--redis"));
 
   for (const auto& [header, value] : std::vector<std::pair<std::string, std::string>>{
            {"X-Amz-Invocation-Type", "Sometimes"}, {"X-Amz-Log-Type", "Verbose"},

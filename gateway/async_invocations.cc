@@ -1,0 +1,460 @@
+#include "gateway/async_invocations.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "controller/base/log.h"
+#include "controller/base/request_id.h"
+#include "controller/events/async_store.h"
+#include "gateway/invoke_api.h"
+#include "nlohmann/json.hpp"
+
+namespace wisp::gateway {
+namespace {
+
+redis::ClientOptions ClientOptionsFor(const AsyncOptions& o) {
+  redis::ClientOptions c;
+  c.address = o.redis_address;
+  c.connect_timeout = absl::Seconds(1);
+  c.command_timeout = absl::Seconds(5);
+  return c;
+}
+
+// Error text from the function's error document (or the platform's message).
+std::string ErrorJson(const v1::InvokeResponse& r) {
+  if (!r.payload().empty()) return r.payload();
+  return nlohmann::json{{"errorType", r.error().error_type()},
+                        {"errorMessage", r.error().error_message()}}
+      .dump();
+}
+
+std::string PlatformErrorJson(absl::string_view type, absl::string_view message) {
+  return nlohmann::json{{"errorType", std::string(type)}, {"errorMessage", std::string(message)}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// AsyncIntake
+
+AsyncIntake::AsyncIntake(AsyncOptions options, AsyncMetrics* metrics)
+    : options_(std::move(options)), metrics_(metrics), pool_(ClientOptionsFor(options_), 64) {}
+
+absl::StatusOr<std::string> AsyncIntake::Accept(const FunctionInfo& fn, std::string payload,
+                                                std::string client_context) {
+  if (static_cast<int64_t>(payload.size()) > options_.max_payload_bytes) {
+    if (metrics_) metrics_->EnqueueRefused(fn.name, "too_large");
+    return absl::InvalidArgumentError(absl::StrCat(
+        payload.size(), " byte payload is too large for the Event invocation type (limit ",
+        options_.max_payload_bytes, " bytes)"));
+  }
+  events::AsyncEvent event;
+  event.invocation_id = NewRequestId();
+  event.payload = std::move(payload);
+  event.client_context = std::move(client_context);
+  absl::Time start = absl::Now();
+  event.enqueued_ms = absl::ToUnixMillis(start);
+  absl::StatusOr<std::string> id = pool_.With([&](redis::Client& client) {
+    return events::AsyncStore(&client).Enqueue({fn.namespace_, fn.name}, event,
+                                               options_.backlog_cap);
+  });
+  if (!id.ok()) {
+    bool full = id.status().code() == absl::StatusCode::kResourceExhausted;
+    if (metrics_) metrics_->EnqueueRefused(fn.name, full ? "backlog_full" : "redis_unavailable");
+    if (!full) {
+      log::Warn("async event not stored",
+                {{"function", fn.name}, {"error", std::string(id.status().message())}});
+      return absl::UnavailableError(
+          absl::StrCat("the async event store is unavailable: ", id.status().message()));
+    }
+    return id.status();
+  }
+  if (metrics_) metrics_->Enqueued(fn.name, absl::Now() - start);
+  return event.invocation_id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AsyncDispatcher
+
+struct AsyncDispatcher::Lane {
+  std::string name;
+  std::string namespace_name;
+  FunctionInfo info;  // guarded by AsyncDispatcher::mu_ (replaced on policy changes)
+  int in_flight = 0;  // guarded by AsyncDispatcher::mu_
+  bool stop = false;  // guarded by AsyncDispatcher::mu_
+  std::thread reader;
+};
+
+AsyncDispatcher::AsyncDispatcher(AsyncOptions options, Dispatcher* dispatcher,
+                                 AsyncMetrics* metrics)
+    : options_(std::move(options)),
+      dispatcher_(dispatcher),
+      metrics_(metrics),
+      free_slots_(std::max(1, options_.concurrency)) {
+  for (int i = 0; i < std::max(1, options_.concurrency); ++i) {
+    executors_.emplace_back([this] { ExecLoop(); });
+  }
+}
+
+AsyncDispatcher::~AsyncDispatcher() { Stop(); }
+
+void AsyncDispatcher::Update(std::shared_ptr<const Snapshot> snapshot) {
+  std::vector<std::shared_ptr<Lane>> stopped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    for (auto it = lanes_.begin(); it != lanes_.end();) {
+      const FunctionInfo* fn = snapshot->Find(it->first);
+      if (fn == nullptr || fn->namespace_ != it->second->namespace_name) {
+        it->second->stop = true;
+        stopped.push_back(it->second);
+        it = lanes_.erase(it);
+      } else {
+        it->second->info = *fn;
+        ++it;
+      }
+    }
+    for (const auto& [name, fn] : snapshot->functions) {
+      if (lanes_.contains(name)) continue;
+      auto lane = std::make_shared<Lane>();
+      lane->name = name;
+      lane->namespace_name = fn.namespace_;
+      lane->info = fn;
+      lanes_[name] = lane;
+      lane->reader = std::thread([this, lane] { ReadLoop(lane); });
+    }
+  }
+  cv_.notify_all();
+  for (auto& lane : stopped) {
+    if (lane->reader.joinable()) lane->reader.join();
+  }
+}
+
+void AsyncDispatcher::Stop() {
+  std::map<std::string, std::shared_ptr<Lane>> lanes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && lanes_.empty() && executors_.empty()) return;
+    stopping_ = true;
+    lanes.swap(lanes_);
+    for (auto& [name, lane] : lanes) lane->stop = true;
+  }
+  cv_.notify_all();
+  for (auto& [name, lane] : lanes) {
+    if (lane->reader.joinable()) lane->reader.join();
+  }
+  for (std::thread& t : executors_) {
+    if (t.joinable()) t.join();
+  }
+  executors_.clear();
+}
+
+int AsyncDispatcher::Reserve(Lane& lane, int want) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int cap = std::max(1, std::min(options_.per_function,
+                                 lane.info.reserved_concurrency.value_or(options_.per_function)));
+  int n = std::min({want, cap - lane.in_flight, free_slots_});
+  if (n <= 0) return 0;
+  lane.in_flight += n;
+  free_slots_ -= n;
+  return n;
+}
+
+void AsyncDispatcher::Release(Lane& lane, int n) {
+  if (n <= 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lane.in_flight -= n;
+    free_slots_ += n;
+  }
+  cv_.notify_all();
+}
+
+void AsyncDispatcher::Push(const std::shared_ptr<Lane>& lane,
+                           std::vector<redis::StreamEntry> entries) {
+  if (entries.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (redis::StreamEntry& e : entries) queue_.push_back(Work{lane, std::move(e)});
+  }
+  cv_.notify_all();
+}
+
+void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
+  redis::Client client(ClientOptionsFor(options_));
+  events::AsyncStore store(&client);
+  const std::string stream = events::AsyncStreamKey(lane->namespace_name, lane->name);
+  const events::FunctionKey key{lane->namespace_name, lane->name};
+  const std::string consumer = options_.gateway_id;
+  bool group_ready = false;
+  bool own_reclaimed = false;  // a restarted gateway takes its own pending events back once
+  bool healthy = true;
+  absl::Duration backoff = absl::Milliseconds(100);
+  absl::Time next_housekeeping = absl::InfinitePast();
+
+  auto stopped = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lane->stop || stopping_;
+  };
+  auto wait = [&](absl::Duration d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(d), [&] { return lane->stop || stopping_; });
+  };
+  auto failed = [&](const char* operation, const absl::Status& s) {
+    if (metrics_) metrics_->RedisError(operation);
+    if (redis::ErrorCode(s) == "NOGROUP") group_ready = false;
+    if (healthy) {
+      log::Warn("async dispatch: Redis call failed; retrying",
+                {{"function", lane->name}, {"operation", operation},
+                 {"error", std::string(s.message())}});
+    }
+    healthy = false;
+    wait(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  };
+
+  while (!stopped()) {
+    if (!group_ready) {
+      absl::Status s = redis::EnsureGroup(client, stream, events::kAsyncGroup);
+      if (!s.ok()) {
+        failed("create_group", s);
+        continue;
+      }
+      group_ready = true;
+    }
+    absl::Time now = absl::Now();
+    if (now >= next_housekeeping) {
+      next_housekeeping = now + options_.housekeeping;
+      absl::StatusOr<int> promoted = store.PromoteDue(key, 100);
+      if (!promoted.ok()) {
+        failed("promote", promoted.status());
+        continue;
+      }
+      absl::Duration lease;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        lease = absl::Seconds(lane->info.timeout_seconds) + options_.queue_timeout +
+                options_.lease_margin;
+      }
+      if (int k = Reserve(*lane, options_.per_function); k > 0) {
+        auto claimed = redis::ClaimIdle(client, stream, events::kAsyncGroup, consumer, k,
+                                        own_reclaimed ? absl::InfiniteDuration()
+                                                      : absl::ZeroDuration(),
+                                        lease);
+        if (!claimed.ok()) {
+          Release(*lane, k);
+          failed("claim", claimed.status());
+          continue;
+        }
+        own_reclaimed = true;
+        Release(*lane, k - static_cast<int>(claimed->size()));
+        if (!claimed->empty()) {
+          if (metrics_) metrics_->Reclaimed(lane->name, static_cast<int>(claimed->size()));
+          log::Info("async dispatch: took over pending events",
+                    {{"function", lane->name}, {"count", static_cast<int>(claimed->size())}});
+        }
+        Push(lane, std::move(*claimed));
+      }
+      if (absl::StatusOr<events::AsyncStore::Backlog> b = store.Measure(key, now);
+          b.ok() && metrics_) {
+        metrics_->Backlog(lane->name, b->events, b->oldest_age);
+      }
+    }
+    int k = Reserve(*lane, options_.per_function);
+    if (k == 0) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.housekeeping));
+      continue;
+    }
+    absl::Duration block =
+        std::max(absl::Milliseconds(1), std::min(options_.poll, next_housekeeping - absl::Now()));
+    auto entries = redis::ReadNew(client, stream, events::kAsyncGroup, consumer, k, block);
+    if (!entries.ok()) {
+      Release(*lane, k);
+      failed("read", entries.status());
+      continue;
+    }
+    if (!healthy) log::Info("async dispatch: Redis is back", {{"function", lane->name}});
+    healthy = true;
+    backoff = absl::Milliseconds(100);
+    Release(*lane, k - static_cast<int>(entries->size()));
+    Push(lane, std::move(*entries));
+  }
+}
+
+void AsyncDispatcher::ExecLoop() {
+  redis::Client client(ClientOptionsFor(options_));
+  while (true) {
+    Work work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || (stopping_ && lanes_.empty()); });
+      if (queue_.empty()) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Process(client, work);
+    Release(*work.lane, 1);
+  }
+}
+
+void AsyncDispatcher::Process(redis::Client& client, const Work& work) {
+  Lane& lane = *work.lane;
+  FunctionInfo info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    info = lane.info;
+  }
+  const events::FunctionKey key{lane.namespace_name, lane.name};
+  const std::string arn = FunctionArn(options_.region, options_.account_id, lane.name);
+  events::AsyncStore store(&client);
+
+  // Settles the entry, retrying Redis until it answers; gives up only when stopping, which
+  // leaves the entry pending for a reclaim (the event runs again: at least once).
+  auto settle = [&](const events::AsyncEvent& event, const events::AsyncStore::Settle& s) {
+    absl::Duration backoff = absl::Milliseconds(50);
+    while (true) {
+      absl::Status st = store.Complete(key, work.entry.id, event, s, absl::Now());
+      if (st.ok()) return;
+      if (metrics_) metrics_->RedisError("settle");
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (stopping_) {
+          log::Warn("async dispatch: stopping before the event was settled; it stays pending",
+                    {{"function", lane.name}, {"invocation_id", event.invocation_id}});
+          return;
+        }
+        cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff));
+      }
+      backoff = std::min(backoff * 2, absl::Seconds(2));
+    }
+  };
+
+  absl::StatusOr<events::AsyncEvent> parsed = events::FromFields(work.entry.fields);
+  if (!parsed.ok()) {
+    log::Error("async dispatch: unreadable entry dropped",
+               {{"function", lane.name}, {"entry", work.entry.id},
+                {"error", std::string(parsed.status().message())}});
+    if (metrics_) metrics_->Dropped(lane.name, "unreadable");
+    settle(events::AsyncEvent{}, {});
+    return;
+  }
+  const events::AsyncEvent& event = *parsed;
+
+  auto finish_failed = [&](const std::string& condition, const events::AsyncEvent& last,
+                           int invokes, const std::string& response, bool function_error) {
+    if (metrics_) metrics_->Failed(lane.name, condition);
+    events::AsyncStore::Settle s;
+    const events::Destination& d = info.async.on_failure;
+    if (!d.empty()) {
+      s.record = events::DestinationRecord(
+          {&last, arn, condition, invokes, response, function_error, absl::Now()});
+      s.condition = condition;
+      s.record_stream = d.stream;
+      s.record_function = d.function;
+      if (metrics_) {
+        metrics_->DestinationWritten(lane.name, "failure", d.stream.empty() ? "function" : "stream");
+      }
+    } else if (metrics_) {
+      metrics_->Dropped(lane.name, "no_destination");
+    }
+    log::Info("async event failed",
+              {{"function", lane.name}, {"invocation_id", last.invocation_id},
+               {"condition", condition}, {"attempts", last.attempts}});
+    settle(last, s);
+  };
+
+  if (events::Expired(event, info.async, absl::Now())) {
+    finish_failed("EventAgeExceeded", event, event.attempts, event.last_error,
+                  !event.last_error.empty());
+    return;
+  }
+
+  if (metrics_) metrics_->Dispatched(lane.name);
+  v1::InvokeRequest request;
+  request.set_request_id(event.invocation_id);
+  request.set_function_name(lane.name);
+  request.set_payload(event.payload);
+  request.set_client_context(event.client_context);
+  request.set_invoked_function_arn(arn);
+  DispatchResult result = dispatcher_->Invoke(lane.name, request);
+
+  events::Outcome outcome;
+  std::string error;
+  const char* reason = "";
+  switch (result.kind) {
+    case DispatchResult::Kind::kOk:
+      if (result.response.has_error()) {
+        outcome = events::Outcome::kFunctionError;
+        error = ErrorJson(result.response);
+        reason = "function_error";
+      } else {
+        outcome = events::Outcome::kSuccess;
+      }
+      break;
+    case DispatchResult::Kind::kInvalid:
+      // The worker refused the event itself: retrying is counted like a function error.
+      outcome = events::Outcome::kFunctionError;
+      error = PlatformErrorJson("InvalidRequestContentException", result.message);
+      reason = "function_error";
+      break;
+    case DispatchResult::Kind::kThrottled:
+    case DispatchResult::Kind::kQueueFull:
+    case DispatchResult::Kind::kNoCapacity:
+      outcome = events::Outcome::kThrottled;
+      error = PlatformErrorJson("TooManyRequestsException", result.message);
+      reason = "throttled";
+      break;
+    case DispatchResult::Kind::kShuttingDown: {
+      // Not attempted: straight back into the stream for another gateway.
+      if (metrics_) metrics_->Retried(lane.name, "shutdown");
+      events::AsyncStore::Settle s;
+      s.retry = event;
+      settle(event, s);
+      return;
+    }
+    default:  // kNotFound (a stale snapshot), kTimeout, kWorkerFailed
+      outcome = events::Outcome::kPlatformError;
+      error = PlatformErrorJson("ServiceException", result.message);
+      reason = "platform_error";
+      break;
+  }
+
+  events::Decision d =
+      events::Decide(event, outcome, error, info.async, options_.retry, absl::Now());
+  switch (d.kind) {
+    case events::Decision::Kind::kSucceed: {
+      if (metrics_) metrics_->Succeeded(lane.name);
+      events::AsyncStore::Settle s;
+      const events::Destination& dest = info.async.on_success;
+      if (!dest.empty()) {
+        s.record = events::DestinationRecord({&event, arn, "Success", event.attempts + 1,
+                                              result.response.payload(), false, absl::Now()});
+        s.condition = "Success";
+        s.record_stream = dest.stream;
+        s.record_function = dest.function;
+        if (metrics_) {
+          metrics_->DestinationWritten(lane.name, "success",
+                                       dest.stream.empty() ? "function" : "stream");
+        }
+      }
+      settle(event, s);
+      return;
+    }
+    case events::Decision::Kind::kRetry: {
+      if (metrics_) metrics_->Retried(lane.name, reason);
+      events::AsyncStore::Settle s;
+      s.retry = d.next;
+      s.delay = d.delay;
+      settle(event, s);
+      return;
+    }
+    case events::Decision::Kind::kFail:
+      finish_failed(d.condition, d.next, d.next.attempts, d.next.last_error, outcome == events::Outcome::kFunctionError);
+      return;
+  }
+}
+
+}  // namespace wisp::gateway
