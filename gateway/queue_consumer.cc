@@ -262,10 +262,15 @@ class QueueConsumers::Consumer {
           batch->empty() ? std::min(options_.poll, next_claim_ - absl::Now()) : absl::ZeroDuration();
       if (absl::Status s = read(block); !s.ok()) return s;
     }
-    if (batch->empty() || c.trigger.batch_window_seconds <= 0) return absl::OkStatus();
-    absl::Time deadline = absl::Now() + absl::Seconds(c.trigger.batch_window_seconds);
-    while (static_cast<int>(batch->size()) < size && !Stopping()) {
-      absl::Duration left = deadline - absl::Now();
+    // The window counts from the first message. It is read again on every round, so that a
+    // trigger changed to a shorter window does not hold a batch for the old one.
+    const absl::Time first = absl::Now();
+    while (!batch->empty() && !Stopping()) {
+      const events::QueueTrigger now_trigger = Current().trigger;
+      if (static_cast<int>(batch->size()) >= std::min(size, std::max(1, now_trigger.batch_size))) {
+        break;
+      }
+      absl::Duration left = first + absl::Seconds(now_trigger.batch_window_seconds) - absl::Now();
       if (left <= absl::ZeroDuration()) break;
       if (absl::Status s = read(std::min(left, options_.poll)); !s.ok()) return s;
     }
@@ -504,7 +509,8 @@ void QueueConsumers::Stop() {
 
 int QueueConsumers::Running() {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(consumers_.size());
+  ReapLocked();
+  return static_cast<int>(consumers_.size() + stopping_.size());
 }
 
 }  // namespace wisp::gateway

@@ -80,7 +80,7 @@ class QueueConsumers {
   // Stops every consumer; each finishes (and settles) the batch it is running. Idempotent.
   void Stop();
 
-  // Consumers running now (for tests and logs).
+  // Consumer threads running now, including stopped ones still finishing their last batch.
   int Running();
 
   struct Metrics;
