@@ -13,15 +13,20 @@
 #include <thread>
 #include <vector>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "controller/events/async_event.h"
 #include "controller/events/scheduled_event.h"
+#include "controller/function.h"
 #include "controller/redis/redis_client.h"
 #include "controller/redis/streams.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "operator/apiserver/yaml.h"
 #include "prometheus/metric_family.h"
 #include "tests/testing/redis_process.h"
 
@@ -332,6 +337,27 @@ TEST_F(SchedulerTest, InvalidFunctionsAndOtherTriggersAreNotFired) {
   ASSERT_TRUE(scheduler->RunOnce().ok());
   for (const char* name : {"invalid", "bad", "http", "none"}) EXPECT_TRUE(Stream(name).empty());
   EXPECT_EQ(Metric(*registry, "wisp_schedule_ticks_fired_total"), 0);
+}
+
+TEST_F(SchedulerTest, TheDocumentedExampleIsValidAndFires) {
+  std::ifstream in(testing::SourceDir() + "/deploy/examples/scheduled-python.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto object = apiserver::ParseYaml(text.str());
+  ASSERT_TRUE(object.ok()) << object.status();
+  ParsedFunction loaded = LoadFunction(*object);
+  EXPECT_EQ(JoinViolations(loaded.violations), "");
+  ASSERT_EQ(ScheduleTriggers(loaded.function).size(), 2u);
+
+  SetFunctions({*object});
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto scheduler = NewScheduler(registry);
+  SetNow("2026-03-02T08:59:00Z");  // a Monday
+  ASSERT_TRUE(scheduler->RunOnce().ok());
+  SetNow("2026-03-02T09:00:00Z");
+  ASSERT_TRUE(scheduler->RunOnce().ok());
+  EXPECT_EQ(Times("scheduled-python", 0), std::vector<std::string>{"2026-03-02T09:00:00Z"});
+  EXPECT_EQ(Times("scheduled-python", 1), std::vector<std::string>{"2026-03-02T09:00:00Z"});
 }
 
 TEST_F(SchedulerTest, TheLoopFiresOnlyWhileLeading) {
