@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "controller/redis/redis_client.h"
 #include "controller/redis/streams.h"
@@ -453,6 +454,18 @@ TEST_F(QueueTriggerTest, AHandlerWrittenForLambdasSqsTriggerRunsUnchanged) {
   std::map<std::string, std::string> dead(entries[0].fields.begin(), entries[0].fields.end());
   EXPECT_EQ(dead["messageId"], bad);
   EXPECT_EQ(dead["body"], "not json");
+
+  // The Function manifest inlines this same code.
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string app = read(SourceDir() + "/examples/queue-python/app.py");
+  std::string inlined;
+  for (absl::string_view line : absl::StrSplit(absl::StripSuffix(app, "\n"), '\n')) {
+    absl::StrAppend(&inlined, line.empty() ? "" : "      ", line, "\n");
+  }
+  EXPECT_THAT(read(SourceDir() + "/deploy/examples/queue-python.yaml"), HasSubstr(inlined));
 }
 
 // The wisp-gateway process consumes; it is SIGKILLed while its batch runs. Another consumer
