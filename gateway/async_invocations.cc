@@ -1,6 +1,7 @@
 #include "gateway/async_invocations.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -83,6 +84,9 @@ struct AsyncDispatcher::Lane {
   std::string namespace_name;
   FunctionInfo info;  // guarded by AsyncDispatcher::mu_ (replaced on policy changes)
   int in_flight = 0;  // guarded by AsyncDispatcher::mu_
+  // Entry ids handed to executors and not settled yet: this gateway's pending entries that
+  // are not being worked on are taken back (lost read replies, a previous run's events).
+  std::set<std::string> working;  // guarded by AsyncDispatcher::mu_
   bool stop = false;  // guarded by AsyncDispatcher::mu_
   std::thread reader;
 };
@@ -177,7 +181,10 @@ void AsyncDispatcher::Push(const std::shared_ptr<Lane>& lane,
   if (entries.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (redis::StreamEntry& e : entries) queue_.push_back(Work{lane, std::move(e)});
+    for (redis::StreamEntry& e : entries) {
+      lane->working.insert(e.id);
+      queue_.push_back(Work{lane, std::move(e)});
+    }
   }
   cv_.notify_all();
 }
@@ -189,7 +196,6 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
   const events::FunctionKey key{lane->namespace_name, lane->name};
   const std::string consumer = options_.gateway_id;
   bool group_ready = false;
-  bool own_reclaimed = false;  // a restarted gateway takes its own pending events back once
   bool healthy = true;
   absl::Duration backoff = absl::Milliseconds(100);
   absl::Time next_housekeeping = absl::InfinitePast();
@@ -239,16 +245,19 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
                 options_.lease_margin;
       }
       if (int k = Reserve(*lane, options_.per_function); k > 0) {
+        // Own entries nobody here works on: a previous run's (a restart with the same id),
+        // or entries whose read reply was lost when Redis or the connection failed.
+        auto busy = [&](const std::string& id) {
+          std::lock_guard<std::mutex> lock(mu_);
+          return lane->working.contains(id);
+        };
         auto claimed = redis::ClaimIdle(client, stream, events::kAsyncGroup, consumer, k,
-                                        own_reclaimed ? absl::InfiniteDuration()
-                                                      : absl::ZeroDuration(),
-                                        lease);
+                                        absl::ZeroDuration(), lease, busy);
         if (!claimed.ok()) {
           Release(*lane, k);
           failed("claim", claimed.status());
           continue;
         }
-        own_reclaimed = true;
         Release(*lane, k - static_cast<int>(claimed->size()));
         if (!claimed->empty()) {
           if (metrics_) metrics_->Reclaimed(lane->name, static_cast<int>(claimed->size()));
@@ -296,6 +305,10 @@ void AsyncDispatcher::ExecLoop() {
       queue_.pop_front();
     }
     Process(client, work);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work.lane->working.erase(work.entry.id);
+    }
     Release(*work.lane, 1);
   }
 }

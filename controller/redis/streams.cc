@@ -54,11 +54,10 @@ absl::StatusOr<std::vector<StreamEntry>> ReadNew(Client& client, const std::stri
   return out;
 }
 
-absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(Client& client, const std::string& key,
-                                                   const std::string& group,
-                                                   const std::string& consumer, int count,
-                                                   absl::Duration own_idle,
-                                                   absl::Duration others_idle) {
+absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(
+    Client& client, const std::string& key, const std::string& group, const std::string& consumer,
+    int count, absl::Duration own_idle, absl::Duration others_idle,
+    const std::function<bool(const std::string&)>& busy) {
   absl::StatusOr<Reply> pending =
       client.Command({"XPENDING", key, group, "IDLE", Ms(std::min(own_idle, others_idle)), "-",
                       "+", absl::StrCat(count)});
@@ -71,7 +70,9 @@ absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(Client& client, const std::st
     bool mine = p.elements[1].text() == consumer;
     int64_t idle_ms = p.elements[2].integer;
     deliveries[id] = static_cast<int>(p.elements[3].integer) + 1;
-    if (mine && idle_ms >= absl::ToInt64Milliseconds(own_idle)) own.push_back(id);
+    if (mine && idle_ms >= absl::ToInt64Milliseconds(own_idle) && !(busy && busy(id))) {
+      own.push_back(id);
+    }
     if (!mine && idle_ms >= absl::ToInt64Milliseconds(others_idle)) others.push_back(id);
   }
   std::vector<StreamEntry> out;

@@ -7,6 +7,7 @@
 #ifndef WISP_CONTROLLER_REDIS_STREAMS_H_
 #define WISP_CONTROLLER_REDIS_STREAMS_H_
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,14 +36,14 @@ absl::StatusOr<std::vector<StreamEntry>> ReadNew(Client& client, const std::stri
                                                  absl::Duration block);
 
 // Claims for `consumer` entries pending longer than `own_idle` (its own) or `others_idle`
-// (any other consumer's: a lease that must outlast the longest attempt), up to `count`.
-// Each claimed entry's deliveries counts this delivery. Entries deleted meanwhile are
+// (any other consumer's: a lease that must outlast the longest attempt), up to `count`,
+// leaving out own entries for which `busy(id)` is true (those the caller is still working
+// on). Each claimed entry's deliveries counts this delivery. Entries deleted meanwhile are
 // dropped from the pending list by Redis and not returned.
-absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(Client& client, const std::string& key,
-                                                   const std::string& group,
-                                                   const std::string& consumer, int count,
-                                                   absl::Duration own_idle,
-                                                   absl::Duration others_idle);
+absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(
+    Client& client, const std::string& key, const std::string& group, const std::string& consumer,
+    int count, absl::Duration own_idle, absl::Duration others_idle,
+    const std::function<bool(const std::string&)>& busy = nullptr);
 
 // Parses an XRANGE/XCLAIM-style list of [id, [f, v, ...]] (nil field lists are skipped).
 std::vector<StreamEntry> ParseEntries(const Reply& list);

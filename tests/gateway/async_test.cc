@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/aws_sdk.h"
 #include "tests/testing/gateway_process.h"
 #include "tests/testing/redis_process.h"
 #include "tests/testing/worker_process.h"
@@ -217,6 +218,27 @@ TEST_F(AsyncTest, AcceptedEventsRunWithTheirInvocationIdAndLeaveNothingBehind) {
   EXPECT_EQ(large->status, 413);
   EXPECT_EQ(large->get_header_value("x-amzn-ErrorType"), "RequestTooLargeException");
   EXPECT_THAT(large->body, HasSubstr("262144"));
+}
+
+TEST_F(AsyncTest, TheAwsSdkInvokesAsynchronously) {
+  absl::StatusOr<std::string> sdk = EnsureSdk();
+  ASSERT_TRUE(sdk.ok()) << "the AWS SDK could not be installed, so this test cannot run: "
+                        << sdk.status();
+  auto worker = StartWorker("fn");
+  ASSERT_TRUE(worker);
+  auto gw = StartGateway(Catalog({Function("fn", {worker.get()}, 4)}), GatewayArgs("g1"));
+  ASSERT_TRUE(gw);
+  absl::StatusOr<json> out = RunSdk(*sdk, gw->port(), "async");
+  ASSERT_TRUE(out.ok()) << out.status();
+  SCOPED_TRACE(out->dump(2));
+  const json& e = (*out)["event"];
+  EXPECT_EQ(e["ok"], true);
+  EXPECT_EQ(e["statusCode"], 202);
+  ASSERT_TRUE(e["requestId"].is_string());
+  // The request id the SDK got back is the one the handler ran with.
+  EXPECT_THAT(WaitDone({e["requestId"].get<std::string>()}, absl::Seconds(20)), ::testing::IsEmpty());
+  EXPECT_EQ((*out)["missing"]["name"], "ResourceNotFoundException");
+  EXPECT_EQ((*out)["missing"]["httpStatusCode"], 404);
 }
 
 TEST_F(AsyncTest, AFailingHandlerRunsMaxRetriesPlusOneTimesThenReachesOnFailure) {

@@ -7,6 +7,7 @@
 //   basic     Invoke round trip, full ARN + Qualifier, function error, Tail, DryRun, missing
 //             function, Event (refused).
 //   throttle  one Invoke of `gate` (the test holds its reserved concurrency) -> typed error.
+//   async     InvocationType Event of `fn` (a gateway with --redis) -> 202 and the request id.
 'use strict';
 const path = require('node:path');
 const { createRequire } = require('node:module');
@@ -29,6 +30,7 @@ async function invoke(params) {
     return {
       ok: true,
       statusCode: out.StatusCode ?? null,
+      requestId: out.$metadata?.requestId ?? null,
       functionError: out.FunctionError ?? null,
       executedVersion: out.ExecutedVersion ?? null,
       logResult: out.LogResult ?? null,
@@ -66,8 +68,15 @@ async function throttle() {
   return { throttled: await invoke({ FunctionName: 'gate', Payload: json({ n: 1 }) }) };
 }
 
+async function async_() {
+  return {
+    event: await invoke({ FunctionName: 'fn', InvocationType: 'Event', Payload: json({ n: 'sdk' }) }),
+    missing: await invoke({ FunctionName: 'no-such-function', InvocationType: 'Event', Payload: json({}) }),
+  };
+}
+
 (async () => {
-  const scenarios = { basic, throttle };
+  const scenarios = { basic, throttle, async: async_ };
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
   const result = await scenarios[scenario]();
   result.sdkVersion = sdkVersion;
