@@ -270,7 +270,10 @@ std::map<std::string, FunctionLoad> Dispatcher::Loads() {
   absl::MutexLock lock(&mu_);
   std::map<std::string, FunctionLoad> out;
   for (const auto& [name, fn] : functions_) {
-    out[name] = FunctionLoad{fn.in_flight, static_cast<int>(fn.waiters.size())};
+    FunctionLoad& load = out[name];
+    load.in_flight = fn.in_flight;
+    load.queued = static_cast<int>(fn.waiters.size());
+    for (const EndpointState& e : fn.endpoints) load.endpoints[e.endpoint.address] = e.in_flight;
   }
   return out;
 }

@@ -66,6 +66,9 @@ struct DispatchResult {
 struct FunctionLoad {
   int in_flight = 0;
   int queued = 0;
+  // In-flight calls per endpoint address (every endpoint of the function, idle ones as 0).
+  // Filled by Loads() only (not for the load observer).
+  std::map<std::string, int> endpoints;
 };
 
 class Dispatcher {

@@ -54,6 +54,12 @@ class Stream;
 }  // namespace
 
 struct StreamCatalog::Impl {
+  // One function's load summed over the samples of a report interval.
+  struct Sums {
+    double in_flight = 0;
+    double queued = 0;
+    std::map<std::string, double> endpoints;  // address -> in-flight
+  };
   Options options;
   LoadsFn loads;
   std::shared_ptr<grpc::Channel> channel;
@@ -73,8 +79,8 @@ struct StreamCatalog::Impl {
 
   void Run();
   // Runs one stream until it ends or Stop(); true when it delivered a snapshot.
-  bool RunStream(absl::Time* next_sample, absl::Time* next_report,
-                 std::map<std::string, std::pair<double, double>>* sums, int* samples,
+  bool RunStream(absl::Time* next_sample, absl::Time* next_report, std::map<std::string, Sums>* sums,
+                 int* samples,
                  std::map<std::string, absl::Time>* demand_sent);
   void Received(const v1::RoutingSnapshot& snapshot) {
     absl::MutexLock l(&mu);
@@ -165,8 +171,7 @@ class Stream : public grpc::ClientBidiReactor<v1::GatewayReport, v1::RoutingSnap
 }  // namespace
 
 bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_report,
-                                    std::map<std::string, std::pair<double, double>>* sums,
-                                    int* samples,
+                                    std::map<std::string, Sums>* sums, int* samples,
                                     std::map<std::string, absl::Time>* demand_sent) {
   {
     absl::MutexLock l(&mu);
@@ -227,8 +232,11 @@ bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_re
     if (now >= *next_sample) {
       *next_sample = now + options.sample_interval;
       for (const auto& [fn, load] : loads ? loads() : std::map<std::string, FunctionLoad>{}) {
-        (*sums)[fn].first += load.in_flight;
-        (*sums)[fn].second += load.queued;
+        Sums& sum = (*sums)[fn];
+        sum.in_flight += load.in_flight;
+        sum.queued += load.queued;
+        // An endpoint missing from some samples counts as idle in them.
+        for (const auto& [address, in_flight] : load.endpoints) sum.endpoints[address] += in_flight;
       }
       ++*samples;
     }
@@ -240,8 +248,13 @@ bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_re
       for (const auto& [fn, sum] : *sums) {
         v1::FunctionConcurrency* f = c->add_functions();
         f->set_function(fn);
-        f->set_average_in_flight(*samples > 0 ? sum.first / *samples : 0);
-        f->set_average_queued(*samples > 0 ? sum.second / *samples : 0);
+        f->set_average_in_flight(*samples > 0 ? sum.in_flight / *samples : 0);
+        f->set_average_queued(*samples > 0 ? sum.queued / *samples : 0);
+        for (const auto& [address, in_flight] : sum.endpoints) {
+          v1::EndpointLoad* e = f->add_endpoints();
+          e->set_address(address);
+          e->set_average_in_flight(*samples > 0 ? in_flight / *samples : 0);
+        }
       }
       stream->Send(std::move(report));
       sums->clear();
@@ -270,7 +283,7 @@ void StreamCatalog::Impl::Run() {
   absl::Duration backoff = options.backoff_initial;
   absl::Time next_sample = absl::Now();
   absl::Time next_report = absl::Now() + options.report_interval;
-  std::map<std::string, std::pair<double, double>> sums;  // function -> (in flight, queued)
+  std::map<std::string, Sums> sums;  // by function
   int samples = 0;
   std::map<std::string, absl::Time> demand_sent;
   while (true) {

@@ -1,6 +1,7 @@
 #include "operator/autoscaling.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,66 @@ absl::Status KubeScaleClient::SetLastScaleTime(const std::string& ns, const std:
       ->MergePatch(kube::resources::Functions(), ns, name,
                    json{{"status", {{"lastScaleTime", FormatKubernetesTime(when)}}}}, "status")
       .status();
+}
+
+std::map<std::string, int> PodDeletionCosts(const std::vector<json>& slices,
+                                            const std::map<std::string, double>& in_flight) {
+  std::map<std::string, int> costs;
+  for (const json& slice : slices) {
+    if (!slice.is_object()) continue;
+    int port = 0;
+    if (slice.contains("ports") && slice["ports"].is_array()) {
+      for (const json& p : slice["ports"]) {
+        if (p.is_object() && p.value("name", "") == "grpc" && p.contains("port") &&
+            p["port"].is_number_integer()) {
+          port = p["port"].get<int>();
+        }
+      }
+    }
+    if (port == 0 || !slice.contains("endpoints") || !slice["endpoints"].is_array()) continue;
+    for (const json& e : slice["endpoints"]) {
+      if (!e.is_object() || !e.contains("targetRef") || !e["targetRef"].is_object()) continue;
+      const json& ref = e["targetRef"];
+      if (ref.value("kind", "") != "Pod" || ref.value("name", "").empty()) continue;
+      const std::string pod = ref.value("name", "");
+      int cost = 0;
+      if (e.contains("addresses") && e["addresses"].is_array()) {
+        for (const json& a : e["addresses"]) {
+          if (!a.is_string()) continue;
+          auto it = in_flight.find(absl::StrCat(a.get<std::string>(), ":", port));
+          if (it == in_flight.end() || !(it->second > 0)) continue;
+          const double scaled = std::min(1e9, std::round(it->second * 1000));
+          cost = std::max(cost, std::max(1, static_cast<int>(scaled)));
+        }
+      }
+      auto [it, inserted] = costs.emplace(pod, cost);
+      if (!inserted) it->second = std::max(it->second, cost);
+    }
+  }
+  return costs;
+}
+
+absl::Status KubeScaleClient::MarkDeletionCosts(const std::string& ns, const std::string& name,
+                                                const std::map<std::string, double>& in_flight) {
+  if (endpoint_slices_ == nullptr) return absl::OkStatus();
+  std::vector<json> slices;
+  for (json& s : endpoint_slices_->List()) {
+    const json& md = s["metadata"];
+    if (md.value("namespace", "") != ns) continue;
+    if (!md.contains("labels") || !md["labels"].is_object() ||
+        md["labels"].value("kubernetes.io/service-name", "") != name) {
+      continue;
+    }
+    slices.push_back(std::move(s));
+  }
+  absl::Status result = absl::OkStatus();
+  for (const auto& [pod, cost] : PodDeletionCosts(slices, in_flight)) {
+    auto patched = client_->MergePatch(
+        kube::resources::Pods(), ns, pod,
+        json{{"metadata", {{"annotations", {{kPodDeletionCostAnnotation, std::to_string(cost)}}}}}});
+    if (!patched.ok() && result.ok()) result = patched.status();
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +252,21 @@ std::optional<double> Autoscaling::Load(const std::string& name, const std::stri
   return sum;
 }
 
+std::map<std::string, double> Autoscaling::EndpointLoads(const std::string& name,
+                                                         const std::string& key, absl::Time now) {
+  absl::MutexLock l(&mu_);
+  std::map<std::string, double> sum;
+  for (const std::string* reported : {&name, &key}) {
+    auto it = loads_.find(*reported);
+    if (it == loads_.end()) continue;
+    for (const auto& [gateway, load] : it->second) {
+      if (now - load.received > options_.report_expiry) continue;
+      for (const auto& [address, in_flight] : load.endpoints) sum[address] += in_flight;
+    }
+  }
+  return sum;
+}
+
 bool Autoscaling::TakeDemand(const std::string& name, const std::string& key) {
   absl::MutexLock l(&mu_);
   // erase() on both: the name is claimed by the first Function of that name.
@@ -214,6 +290,11 @@ void Autoscaling::Evaluate(const json& object, absl::Time now, bool record) {
           s.target.value_or(fn.spec.concurrency.per_instance.value_or(kDefaultPerInstance))),
       .scale_to_zero_after_seconds =
           s.scale_to_zero_after_seconds.value_or(kDefaultScaleToZeroAfterSeconds)};
+  if (options_.scale_to_zero_after_cap > absl::ZeroDuration()) {
+    knobs.scale_to_zero_after_seconds =
+        std::min(knobs.scale_to_zero_after_seconds,
+                 std::max<int64_t>(1, absl::ToInt64Seconds(options_.scale_to_zero_after_cap)));
+  }
   State& state = states_[key];
   if (!state.autoscaler || !(state.knobs == knobs)) {
     AutoscalerSpec spec = options_.defaults;
@@ -262,6 +343,16 @@ void Autoscaling::Evaluate(const json& object, absl::Time now, bool record) {
   if (decision.desired == current) return;
 
   const std::string direction = decision.desired > current ? "up" : "down";
+  if (decision.desired < current) {
+    // Idle pods first: whatever removes pods (the ReplicaSet controller, the process kubelet)
+    // honours the deletion cost.
+    if (absl::Status s = client_->MarkDeletionCosts(fn.metadata.namespace_name, name,
+                                                    EndpointLoads(name, key, now));
+        !s.ok()) {
+      log::Warn("cannot set pod deletion costs before a scale-down",
+                {{"function", key}, {"error", std::string(s.message())}});
+    }
+  }
   absl::Status written = client_->SetReplicas(fn.metadata.namespace_name, name, decision.desired);
   if (!written.ok()) {
     log::Warn("cannot scale function", {{"function", key},

@@ -17,6 +17,11 @@
 //   decision = Autoscaler::Scale(now, current, ready); when decision.desired != current:
 //              PATCH functions/<name>/scale {"spec":{"replicas":desired}}, then
 //              PATCH functions/<name>/status {"status":{"lastScaleTime":now}}.
+//              Before a scale-down (desired < current), the Pods behind the function's endpoints
+//              get their controller.kubernetes.io/pod-deletion-cost from the gateways' per-endpoint
+//              in-flight (PodDeletionCosts below), so the ReplicaSet controller (or, in local
+//              mode, the process kubelet) removes idle pods first. A failure to annotate is
+//              logged and does not stop the scale-down: the worker's drain covers the rest.
 // The autoscaler of a Function is rebuilt when its scaling spec (minScale, maxScale, target,
 // scaleToZeroAfterSeconds) changes. Invalid Functions are not scaled.
 //
@@ -70,23 +75,49 @@ class ScaleClient {
   // status.lastScaleTime.
   virtual absl::Status SetLastScaleTime(const std::string& ns, const std::string& name,
                                         absl::Time when) = 0;
+  // Sets controller.kubernetes.io/pod-deletion-cost on the Pods behind the Function's
+  // endpoints, from `in_flight` (worker address "host:port" -> average in-flight calls summed
+  // over the gateways; an address missing from it is idle). See PodDeletionCosts.
+  virtual absl::Status MarkDeletionCosts(const std::string& ns, const std::string& name,
+                                         const std::map<std::string, double>& in_flight) {
+    return absl::OkStatus();
+  }
 };
+
+// The annotation the ReplicaSet controller honours: pods with a lower cost are deleted first.
+inline constexpr char kPodDeletionCostAnnotation[] = "controller.kubernetes.io/pod-deletion-cost";
+
+// Pure. The deletion cost of each Pod (by name) behind `slices` (EndpointSlices of one
+// Service): an endpoint's address is "<address>:<port named grpc>" and its Pod is its
+// targetRef (kind Pod). cost = 0 for an idle endpoint (no in-flight calls: the cheapest to
+// remove), else max(1, round(1000 × average in-flight)), at most 1e9. Endpoints without a Pod
+// targetRef are skipped; a Pod behind several addresses gets the highest cost.
+std::map<std::string, int> PodDeletionCosts(const std::vector<nlohmann::json>& slices,
+                                            const std::map<std::string, double>& in_flight);
 
 // Reads from the operator's caches, writes through the Kubernetes API. Borrows its arguments.
 class KubeScaleClient : public ScaleClient {
  public:
-  KubeScaleClient(kube::KubeClient* client, InformerSet* functions, InformerSet* deployments)
-      : client_(client), functions_(functions), deployments_(deployments) {}
+  // `endpoint_slices` may be null (no deletion costs are then written).
+  KubeScaleClient(kube::KubeClient* client, InformerSet* functions, InformerSet* deployments,
+                  InformerSet* endpoint_slices = nullptr)
+      : client_(client),
+        functions_(functions),
+        deployments_(deployments),
+        endpoint_slices_(endpoint_slices) {}
   std::vector<nlohmann::json> Functions() override;
   std::optional<nlohmann::json> Deployment(const std::string& key) override;
   absl::Status SetReplicas(const std::string& ns, const std::string& name, int replicas) override;
   absl::Status SetLastScaleTime(const std::string& ns, const std::string& name,
                                 absl::Time when) override;
+  absl::Status MarkDeletionCosts(const std::string& ns, const std::string& name,
+                                 const std::map<std::string, double>& in_flight) override;
 
  private:
   kube::KubeClient* client_;
   InformerSet* functions_;
   InformerSet* deployments_;
+  InformerSet* endpoint_slices_;
 };
 
 struct AutoscalingOptions {
@@ -96,6 +127,8 @@ struct AutoscalingOptions {
   absl::Duration report_expiry = absl::Seconds(3);
   // How long a replica count we wrote stands for current while the cache still shows the old.
   absl::Duration write_grace = absl::Seconds(10);
+  // When > 0, caps every Function's scaling.scaleToZeroAfterSeconds (tests and demos).
+  absl::Duration scale_to_zero_after_cap = absl::ZeroDuration();
 };
 
 class Autoscaling : public GatewayReportSink {
@@ -143,6 +176,9 @@ class Autoscaling : public GatewayReportSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(eval_mu_);
   // The summed fresh load for a Function, if any gateway's report counts.
   std::optional<double> Load(const std::string& name, const std::string& key, absl::Time now);
+  // The fresh per-endpoint in-flight for a Function, summed over gateways.
+  std::map<std::string, double> EndpointLoads(const std::string& name, const std::string& key,
+                                              absl::Time now);
   // Takes (and clears) a pending demand for the Function.
   bool TakeDemand(const std::string& name, const std::string& key);
   // The Function objects, first of each name in (namespace, name) order first.

@@ -47,6 +47,12 @@ ABSL_FLAG(std::string, testonly_schedule_clock, "",
           "than real time from the origin (operators given the same value agree)");
 ABSL_FLAG(bool, autoscale, true,
           "Scale Functions from the gateways' reports (the leader writes spec.replicas)");
+ABSL_FLAG(int, autoscaler_stable_window_seconds, 60, "The autoscaler's stable window");
+ABSL_FLAG(int, autoscaler_panic_window_seconds, 6, "The autoscaler's panic window");
+ABSL_FLAG(int, autoscaler_scale_down_delay_seconds, 30,
+          "How long a replica count must go unwanted before the autoscaler gives it up");
+ABSL_FLAG(int, scale_to_zero_after_cap_seconds, 0,
+          "When > 0, caps every Function's scaling.scaleToZeroAfterSeconds (tests, demos)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
 ABSL_FLAG(int, port, 9100, "gRPC port of the gateways' routing stream (0 picks one)");
 ABSL_FLAG(int, admin_port, 9101, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
@@ -83,6 +89,14 @@ int main(int argc, char** argv) {
   options.config.gateway_url = absl::GetFlag(FLAGS_gateway_url);
   options.workers = std::max(1, absl::GetFlag(FLAGS_workers));
   options.autoscale = absl::GetFlag(FLAGS_autoscale);
+  options.autoscaling.defaults.stable_window =
+      absl::Seconds(absl::GetFlag(FLAGS_autoscaler_stable_window_seconds));
+  options.autoscaling.defaults.panic_window =
+      absl::Seconds(absl::GetFlag(FLAGS_autoscaler_panic_window_seconds));
+  options.autoscaling.defaults.scale_down_delay =
+      absl::Seconds(absl::GetFlag(FLAGS_autoscaler_scale_down_delay_seconds));
+  options.autoscaling.scale_to_zero_after_cap =
+      absl::Seconds(absl::GetFlag(FLAGS_scale_to_zero_after_cap_seconds));
   options.scheduler.redis = absl::GetFlag(FLAGS_redis);
   options.scheduler.plan.region = absl::GetFlag(FLAGS_region);
   options.scheduler.plan.account_id = absl::GetFlag(FLAGS_account_id);

@@ -31,7 +31,8 @@ Operator::Operator(kube::KubeClient* client, OperatorOptions options,
   // A Deployment's change (rollout, readiness) is its Function's change: same key.
   deployments_.AddHandler([this](const std::string& key, const json*) { queue_.Add(key); });
   if (options_.autoscale) {
-    scale_client_ = std::make_unique<KubeScaleClient>(client_, &functions_, &deployments_);
+    scale_client_ = std::make_unique<KubeScaleClient>(client_, &functions_, &deployments_,
+                                                      &endpoint_slices_);
     autoscaling_ = std::make_unique<Autoscaling>(
         scale_client_.get(),
         [this] {

@@ -261,8 +261,11 @@ void SnapshotServer::Impl::HandleReport(const v1::GatewayReport& report, std::st
     absl::Time now = absl::Now();
     std::map<std::string, GatewayConcurrency> loads;
     for (const v1::FunctionConcurrency& f : report.concurrency().functions()) {
-      loads[f.function()] = {f.average_in_flight(), f.average_queued(),
-                             report.concurrency().interval_ms(), now};
+      GatewayConcurrency& load = loads[f.function()];
+      load = {f.average_in_flight(), f.average_queued(), report.concurrency().interval_ms(), now};
+      for (const v1::EndpointLoad& e : f.endpoints()) {
+        load.endpoints[e.address()] = e.average_in_flight();
+      }
     }
     sink->OnConcurrency(*gateway, loads);
   } else if (report.has_demand()) {

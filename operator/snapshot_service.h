@@ -30,6 +30,8 @@ struct GatewayConcurrency {
   double average_queued = 0;
   int64_t interval_ms = 0;
   absl::Time received;
+  // Worker address -> average in-flight calls on it over the interval (EndpointLoad).
+  std::map<std::string, double> endpoints;
 };
 
 // Where reports from gateways go (the autoscaler, later). Called on gRPC threads: must not

@@ -45,6 +45,9 @@ constexpr char kKubeletName[] = "wisp-kubelet";
 constexpr char kConfigHashAnnotation[] = "wisp.dev/config-hash";
 constexpr char kWorkerContainer[] = "worker";
 constexpr char kConfigFileKey[] = "function.json";
+// Pods the kubelet writes carry this label (value "local"); they are deleted at start.
+constexpr char kPodKubeletLabel[] = "wisp.dev/kubelet";
+constexpr char kPodDeletionCost[] = "controller.kubernetes.io/pod-deletion-cost";
 
 // Flags the kubelet sets itself (the pod template's values are for a container).
 const std::set<std::string>& ReplacedFlags() {
@@ -115,6 +118,7 @@ std::string RewritePath(const std::string& value,
 }  // namespace
 
 struct ProcessKubelet::Process {
+  int index = 0;
   pid_t pid = -1;
   std::string hash;
   std::string run_dir;
@@ -133,6 +137,8 @@ struct Replica {
   absl::Time next_start = absl::InfinitePast();
   int last_port = 0;
   std::string slice_written;  // the last slice applied ("" none)
+  std::string pod_written;    // the last Pod applied ("" none)
+  std::string pod_status_written;
 };
 
 struct ProcessKubelet::DeploymentState {
@@ -201,6 +207,15 @@ void ProcessKubelet::Run() {
       for (const json& s : (*stale)["items"]) {
         const json& md = At(s, "metadata");
         (void)client_->Delete(res::EndpointSlices(), Str(md, "namespace"), Str(md, "name"));
+      }
+    }
+    auto pods = client_->List(
+        res::Pods(), "",
+        kube::ListOptions{.label_selector = absl::StrCat(kPodKubeletLabel, "=local")});
+    if (pods.ok() && At(*pods, "items").is_array()) {
+      for (const json& pod : (*pods)["items"]) {
+        const json& md = At(pod, "metadata");
+        (void)client_->Delete(res::Pods(), Str(md, "namespace"), Str(md, "name"));
       }
     }
   }
@@ -324,6 +339,7 @@ void ProcessKubelet::ReconcileDeployment(DeploymentState& st, const json* deploy
   if (deployment == nullptr) {
     for (auto& [index, r] : st.replicas) {
       DeleteSlice(st, index);
+      DeletePod(st, index);
       for (Process& p : r.procs) Terminate(p, st.grace_seconds), st.stopping.push_back(p);
     }
     st.replicas.clear();
@@ -349,9 +365,34 @@ void ProcessKubelet::ReconcileDeployment(DeploymentState& st, const json* deploy
     st.last_error = can_start ? "" : error;
   }
 
+  // Scale down first: the replicas the ReplicaSet controller would delete first go (not ready,
+  // then the lowest pod-deletion-cost, then the highest index), slice and Pod before SIGTERM.
+  if (static_cast<int64_t>(st.replicas.size()) > desired) {
+    for (int index : ScaleDownVictims(st, st.replicas.size() - desired)) {
+      DeleteSlice(st, index);
+      DeletePod(st, index);
+      for (Process& p : st.replicas[index].procs) {
+        Terminate(p, st.grace_seconds);
+        st.stopping.push_back(p);
+      }
+      st.replicas.erase(index);
+      log::Info("kubelet: replica removed",
+                {{"deployment", absl::StrCat(st.ns, "/", st.name)}, {"index", index}});
+    }
+  }
+  // Scale up: new replicas take the lowest indexes no process (running or stopping) uses, so
+  // a new process never shares a run folder with one still draining.
+  while (static_cast<int64_t>(st.replicas.size()) < desired) {
+    std::set<int> used;
+    for (const auto& [index, r] : st.replicas) used.insert(index);
+    for (const Process& p : st.stopping) used.insert(p.index);
+    int index = 0;
+    while (used.contains(index)) ++index;
+    st.replicas[index];
+  }
+
   const absl::Time now = absl::Now();
-  for (int index = 0; index < desired; ++index) {
-    Replica& r = st.replicas[index];
+  for (auto& [index, r] : st.replicas) {
     Process* current = nullptr;
     for (Process& p : r.procs) {
       if (p.hash == hash) current = &p;
@@ -393,16 +434,8 @@ void ProcessKubelet::ReconcileDeployment(DeploymentState& st, const json* deploy
       if (p.ready && (shown == nullptr || p.hash == hash)) shown = &p;
     }
     if (shown == nullptr && current != nullptr && current->port != 0) shown = current;
+    WritePod(st, index, *deployment, shown != nullptr ? shown : current);
     WriteSlice(st, index, shown);
-  }
-  // Scale down: the highest indexes go, slice first.
-  for (auto it = st.replicas.lower_bound(static_cast<int>(desired)); it != st.replicas.end();) {
-    DeleteSlice(st, it->first);
-    for (Process& p : it->second.procs) {
-      Terminate(p, st.grace_seconds);
-      st.stopping.push_back(p);
-    }
-    it = st.replicas.erase(it);
   }
   // Folders of configurations no process uses any more.
   for (auto it = st.materialized.begin(); it != st.materialized.end();) {
@@ -540,6 +573,7 @@ bool ProcessKubelet::StartProcess(DeploymentState& st, int index, const std::str
     *error = absl::StrCat("cannot create ", run_dir.string(), ": ", ec.message());
     return false;
   }
+  p->index = index;
   p->hash = hash;
   p->run_dir = run_dir.string();
   p->port_file = (run_dir / "ports").string();
@@ -682,7 +716,11 @@ void ProcessKubelet::WriteSlice(DeploymentState& st, int index, const Process* p
        json::array({{{"addresses", json::array({"127.0.0.1"})},
                      {"conditions",
                       {{"ready", ready}, {"serving", ready}, {"terminating", false}}},
-                     {"nodeName", "local"}}})},
+                     {"nodeName", "local"},
+                     {"targetRef",
+                      {{"kind", "Pod"},
+                       {"namespace", st.ns},
+                       {"name", absl::StrCat(st.name, "-", index)}}}}})},
       {"ports", json::array({{{"name", "grpc"}, {"port", port}, {"protocol", "TCP"}}})}};
   std::string text = slice.dump();
   if (text == r.slice_written) return;
@@ -693,6 +731,97 @@ void ProcessKubelet::WriteSlice(DeploymentState& st, int index, const Process* p
   } else {
     log::Warn("kubelet: cannot write an EndpointSlice",
               {{"slice", Str(metadata, "name")}, {"error", applied.status().ToString()}});
+  }
+}
+
+std::vector<int> ProcessKubelet::ScaleDownVictims(DeploymentState& st, size_t count) {
+  struct Rank {
+    bool ready;
+    int64_t cost;
+    int index;
+  };
+  std::vector<Rank> ranks;
+  for (const auto& [index, r] : st.replicas) {
+    bool ready = false;
+    for (const Process& p : r.procs) ready = ready || p.ready;
+    int64_t cost = 0;
+    // Read live, not from a cache: the operator writes the costs just before it lowers the
+    // replica count.
+    auto pod = client_->Get(res::Pods(), st.ns, absl::StrCat(st.name, "-", index));
+    if (pod.ok()) {
+      std::string text = Str(At(At(*pod, "metadata"), "annotations"), kPodDeletionCost);
+      if (!absl::SimpleAtoi(text, &cost)) cost = 0;
+    }
+    ranks.push_back({ready, cost, index});
+  }
+  std::sort(ranks.begin(), ranks.end(), [](const Rank& a, const Rank& b) {
+    if (a.ready != b.ready) return !a.ready;
+    if (a.cost != b.cost) return a.cost < b.cost;
+    return a.index > b.index;
+  });
+  std::vector<int> victims;
+  for (size_t i = 0; i < ranks.size() && i < count; ++i) {
+    victims.push_back(ranks[i].index);
+    log::Info("kubelet: chose a replica to remove",
+              {{"deployment", absl::StrCat(st.ns, "/", st.name)}, {"index", ranks[i].index},
+               {"ready", ranks[i].ready ? "true" : "false"}, {"deletion_cost", ranks[i].cost}});
+  }
+  return victims;
+}
+
+void ProcessKubelet::WritePod(DeploymentState& st, int index, const json& deployment,
+                              const Process* p) {
+  Replica& r = st.replicas[index];
+  if (p == nullptr) return;  // no process yet
+  const std::string name = absl::StrCat(st.name, "-", index);
+  const json& tmpl = At(At(deployment, "spec"), "template");
+  json labels = At(At(tmpl, "metadata"), "labels").is_object() ? tmpl["metadata"]["labels"]
+                                                                : json::object();
+  labels[kPodKubeletLabel] = "local";
+  json metadata = {{"name", name}, {"namespace", st.ns}, {"labels", labels}};
+  if (!st.uid.empty()) {
+    metadata["ownerReferences"] = json::array({{{"apiVersion", "apps/v1"},
+                                                {"kind", "Deployment"},
+                                                {"name", st.name},
+                                                {"uid", st.uid},
+                                                {"controller", true},
+                                                {"blockOwnerDeletion", true}}});
+  }
+  const json* container = WorkerContainer(At(tmpl, "spec"));
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", metadata},
+              {"spec",
+               {{"nodeName", "local"},
+                {"containers",
+                 json::array({{{"name", container != nullptr ? Str(*container, "name") : "worker"},
+                               {"image", container != nullptr ? Str(*container, "image") : ""}}})}}}};
+  std::string text = pod.dump();
+  if (text != r.pod_written) {
+    auto applied = client_->Apply(res::Pods(), st.ns, name, pod, kKubeletName, /*force=*/true);
+    if (!applied.ok()) {
+      log::Warn("kubelet: cannot write a Pod", {{"pod", name}, {"error", applied.status().ToString()}});
+      return;
+    }
+    r.pod_written = std::move(text);
+    r.pod_status_written.clear();
+  }
+  json status = {{"phase", "Running"},
+                 {"podIP", "127.0.0.1"},
+                 {"hostIP", "127.0.0.1"},
+                 {"conditions",
+                  json::array({{{"type", "Ready"}, {"status", p->ready ? "True" : "False"}}})}};
+  text = status.dump();
+  if (text == r.pod_status_written) return;
+  auto patched = client_->MergePatch(res::Pods(), st.ns, name, json{{"status", status}}, "status");
+  if (patched.ok()) r.pod_status_written = std::move(text);
+}
+
+void ProcessKubelet::DeletePod(DeploymentState& st, int index) {
+  auto status = client_->Delete(res::Pods(), st.ns, absl::StrCat(st.name, "-", index));
+  if (!status.ok() && !absl::IsNotFound(status)) {
+    log::Warn("kubelet: cannot delete a Pod", {{"pod", absl::StrCat(st.ns, "/", st.name, "-", index)},
+                                               {"error", status.ToString()}});
   }
 }
 
@@ -808,6 +937,7 @@ void ProcessKubelet::ShutdownAll() {
   for (auto& [key, st] : states_) {
     for (auto& [index, r] : st->replicas) {
       DeleteSlice(*st, index);
+      DeletePod(*st, index);
       for (Process& p : r.procs) {
         Terminate(p, st->grace_seconds);
         st->stopping.push_back(p);

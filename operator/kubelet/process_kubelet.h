@@ -12,13 +12,20 @@
 //     (data and binaryData keys -> files, the volume's defaultMode), and function.json's
 //     codePath is rewritten to the local code folder;
 //   - readiness: the port file gives the ports, then the admin /readyz answering 200;
+//   - one Pod object per replica, `<deployment>-<index>` (the template's labels plus
+//     wisp.dev/kubelet=local, owned by the Deployment, status phase/podIP/Ready), so that the
+//     operator can annotate it (controller.kubernetes.io/pod-deletion-cost) as on a cluster;
 //   - one EndpointSlice per process, `<deployment>-<index>` (ports are per slice), labelled
 //     kubernetes.io/service-name=<deployment> and endpointslice.kubernetes.io/managed-by=
-//     wisp-kubelet, owned by the Deployment; the endpoint is 127.0.0.1 with conditions.ready;
+//     wisp-kubelet, owned by the Deployment; the endpoint is 127.0.0.1 with conditions.ready
+//     and targetRef = its Pod;
 //   - the Deployment's status through /status (observedGeneration, replica counts,
 //     Available/Progressing conditions);
 //   - a new config hash replaces processes (start new, then SIGTERM old once it is ready);
-//     scaling down deletes the slices of the highest indexes first, then SIGTERMs them;
+//     scaling down removes the replicas the ReplicaSet controller would: not ready first, then
+//     the lowest pod-deletion-cost (read from the Pods when scaling down), then the highest
+//     index; each loses its slice and Pod, then gets SIGTERM (the worker drains);
+//     scaling up takes the lowest indexes no running or stopping process uses;
 //     a crashed process is restarted with backoff (1 s doubling to 30 s), its slice not ready
 //     meanwhile; a deleted Deployment's processes are stopped and its slices deleted.
 // Not supported locally: code from an image (an emptyDir filled by an init container) and
@@ -100,6 +107,10 @@ class ProcessKubelet {
   void Terminate(Process& p, int64_t grace_seconds);
   void WriteSlice(DeploymentState& st, int index, const Process* p);
   void DeleteSlice(DeploymentState& st, int index);
+  void WritePod(DeploymentState& st, int index, const nlohmann::json& deployment, const Process* p);
+  void DeletePod(DeploymentState& st, int index);
+  // The `count` replica indexes to remove, in order.
+  std::vector<int> ScaleDownVictims(DeploymentState& st, size_t count);
   void WriteStatus(DeploymentState& st, const nlohmann::json& deployment);
   void Publish();
   void ShutdownAll();

@@ -73,8 +73,12 @@ def common(c, objs):
             flat = rule.get("apiGroups", []) + rule.get("resources", []) + rule.get("verbs", [])
             c.check(f"{o['kind']}/{o['metadata']['name']} rule {rule.get('resources')} has no wildcard",
                     not any("*" in x for x in flat))
-            c.check(f"{o['kind']}/{o['metadata']['name']} rule {rule.get('resources')} grants nothing on secrets or pods",
-                    not any(r.split("/")[0] in ("secrets", "pods") for r in rule.get("resources", [])))
+            c.check(f"{o['kind']}/{o['metadata']['name']} rule {rule.get('resources')} grants nothing on secrets or pods' subresources",
+                    not any(r.split("/")[0] == "secrets" or r.startswith("pods/") for r in rule.get("resources", [])))
+            # Pods: only reading and annotating them (pod-deletion-cost before a scale-down).
+            if "pods" in rule.get("resources", []):
+                c.check(f"{o['kind']}/{o['metadata']['name']} may only get and patch pods",
+                        set(rule.get("verbs", [])) <= {"get", "patch"}, str(rule.get("verbs")))
             c.check(f"{o['kind']}/{o['metadata']['name']} rule {rule.get('resources')} has no escalation verbs",
                     not any(v in ("escalate", "bind", "impersonate") for v in rule.get("verbs", [])))
     for o in find(objs, "ClusterRoleBinding") + find(objs, "RoleBinding"):

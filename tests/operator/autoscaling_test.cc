@@ -39,6 +39,15 @@ class FakeWorld : public ScaleClient {
     ++writes;
     return absl::OkStatus();
   }
+  absl::Status MarkDeletionCosts(const std::string& ns, const std::string& name,
+                                 const std::map<std::string, double>& in_flight) override {
+    absl::MutexLock l(&mu_);
+    json fn = functions[ns + "/" + name];
+    marks.push_back({in_flight, fn["spec"].contains("replicas")
+                                    ? fn["spec"]["replicas"].get<int>()
+                                    : -1});
+    return absl::OkStatus();
+  }
   absl::Status SetLastScaleTime(const std::string& ns, const std::string& name,
                                 absl::Time when) override {
     absl::MutexLock l(&mu_);
@@ -74,6 +83,12 @@ class FakeWorld : public ScaleClient {
   std::map<std::string, json> functions;
   std::map<std::string, json> deployments;
   int writes = 0;
+  // MarkDeletionCosts calls: the loads, and spec.replicas when they were marked.
+  struct Mark {
+    std::map<std::string, double> in_flight;
+    int replicas_then;
+  };
+  std::vector<Mark> marks;
 };
 
 double Metric(prometheus::Registry& registry, const std::string& name,
@@ -209,6 +224,67 @@ TEST_F(AutoscalingTest, InvalidFunctionIsNotScaled) {
   world_.AddFunction("bad", {{"environment", {{"1BAD", "x"}}}}, 1);
   ReportAndTick("bad", 5, 3);
   EXPECT_EQ(world_.writes, 0);
+}
+
+// Before the count goes down, the Pods are marked from the gateways' per-endpoint loads
+// (summed over gateways), while the old count still stands.
+TEST_F(AutoscalingTest, ScaleDownMarksDeletionCostsFirst) {
+  world_.AddFunction("fn", {{"scaling", {{"minScale", 1}}}}, 4);
+  world_.SetReplicas("default", "fn", 4);
+  for (int i = 0; i < 200 && world_.Replicas("fn") == 4; ++i) {
+    GatewayConcurrency load{.average_in_flight = 1};
+    load.endpoints = {{"10.0.0.1:9000", 1.0}, {"10.0.0.2:9000", 0.0}};
+    autoscaling_.OnConcurrency("gw", {{"fn", load}});
+    GatewayConcurrency other{.average_in_flight = 0.5};
+    other.endpoints = {{"10.0.0.1:9000", 0.25}, {"10.0.0.3:9000", 0.25}};
+    autoscaling_.OnConcurrency("gw2", {{"fn", other}});
+    autoscaling_.Tick();
+    now_ += absl::Seconds(1);
+  }
+  ASSERT_LT(world_.Replicas("fn").value_or(4), 4);
+  ASSERT_FALSE(world_.marks.empty());
+  EXPECT_EQ(world_.marks[0].replicas_then, 4);
+  EXPECT_EQ(world_.marks[0].in_flight,
+            (std::map<std::string, double>{
+                {"10.0.0.1:9000", 1.25}, {"10.0.0.2:9000", 0}, {"10.0.0.3:9000", 0.25}}));
+}
+
+TEST(PodDeletionCostsTest, IdlePodsCostNothingBusyOnesTheirLoad) {
+  auto slice = [](int port, std::vector<std::pair<std::string, std::string>> endpoints) {
+    json s = {{"ports", json::array({{{"name", "grpc"}, {"port", port}}})},
+              {"endpoints", json::array()}};
+    for (const auto& [address, pod] : endpoints) {
+      json e = {{"addresses", json::array({address})}};
+      if (!pod.empty()) e["targetRef"] = {{"kind", "Pod"}, {"name", pod}};
+      s["endpoints"].push_back(e);
+    }
+    return s;
+  };
+  struct Case {
+    std::string name;
+    std::vector<json> slices;
+    std::map<std::string, double> in_flight;
+    std::map<std::string, int> want;
+  };
+  const std::vector<Case> cases = {
+      {"idle and busy",
+       {slice(9000, {{"10.0.0.1", "a"}, {"10.0.0.2", "b"}, {"10.0.0.3", "c"}})},
+       {{"10.0.0.1:9000", 2.5}, {"10.0.0.2:9000", 0}},
+       {{"a", 2500}, {"b", 0}, {"c", 0}}},
+      {"a little load is never free", {slice(9000, {{"10.0.0.1", "a"}})},
+       {{"10.0.0.1:9000", 0.0001}}, {{"a", 1}}},
+      {"per-slice ports (local mode)",
+       {slice(41001, {{"127.0.0.1", "fn-0"}}), slice(41002, {{"127.0.0.1", "fn-1"}})},
+       {{"127.0.0.1:41002", 1}}, {{"fn-0", 0}, {"fn-1", 1000}}},
+      {"no targetRef, no pod", {slice(9000, {{"10.0.0.1", ""}})}, {{"10.0.0.1:9000", 1}}, {}},
+      {"capped", {slice(9000, {{"10.0.0.1", "a"}})}, {{"10.0.0.1:9000", 1e12}},
+       {{"a", 1000000000}}},
+      {"no grpc port", {json{{"endpoints", json::array()}}}, {}, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(PodDeletionCosts(c.slices, c.in_flight), c.want);
+  }
 }
 
 }  // namespace
