@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "controller/events/async_event.h"
+#include "controller/routing.h"
 #include "controller/redis/redis_client.h"
 #include "controller/redis/streams.h"
 #include "gmock/gmock.h"
@@ -486,6 +487,57 @@ TEST_F(AsyncTest, AnotherGatewayTakesOverADeadGatewaysEventsAfterTheLease) {
   ASSERT_TRUE(g2);
   EXPECT_THAT(WaitDone(ids, absl::Seconds(30)), ::testing::IsEmpty());
   EXPECT_TRUE(g2->WaitForMetric(R"(wisp_async_events_reclaimed_total{function="fn"})", 4));
+}
+
+TEST_F(AsyncTest, TheAsyncExampleRunsAsDocumented) {
+  // deploy/examples/async-python.yaml as the operator reads it: its inline code in a worker,
+  // its async policy through the routing snapshot into the gateway's catalog.
+  RunResult yaml = RunProcess(
+      {"/usr/bin/python3", "-c",
+       "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+       SourceDir() + "/deploy/examples/async-python.yaml"},
+      "", absl::Seconds(30));
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.stderr_text;
+  json object = json::parse(yaml.stdout_text);
+  RoutingTable table = BuildRouting({object}, {});
+  ASSERT_EQ(table.functions.size(), 1u) << "the example is not a valid Function";
+  const RoutingFunction& fn = table.functions[0];
+  EXPECT_EQ(fn.async.max_retries, 2);
+  EXPECT_EQ(fn.async.on_failure.stream, "async-python-failed");
+  TempDir code;
+  code.Write("app.py", object["spec"]["code"]["inline"].get<std::string>());
+  auto w = WorkerProcess::Start({"--name=async-python", "--runtime=python3.11",
+                                 "--handler=" + object["spec"]["handler"].get<std::string>(),
+                                 "--code=" + code.path(), "--concurrency=2"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  json async = {{"maxRetries", fn.async.max_retries},
+                {"maxEventAgeSeconds", fn.async.max_event_age_seconds},
+                {"onFailure", {{"stream", fn.async.on_failure.stream}}},
+                {"onSuccess", {{"stream", fn.async.on_success.stream}}}};
+  auto gw = StartGateway(Catalog({Function("async-python", {w->get()}, 2, async)}),
+                         GatewayArgs("g1"));
+  ASSERT_TRUE(gw);
+  auto [ok_status, ok_id] = Event(gw->port(), "async-python", {{"order", 1}});
+  auto [fail_status, fail_id] = Event(gw->port(), "async-python", {{"order", 2}, {"fail", true}});
+  ASSERT_EQ(ok_status, 202);
+  ASSERT_EQ(fail_status, 202);
+  std::vector<redis::StreamEntry> done = WaitStream("async-python-done", 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(json::parse(Field(done[0], "body"))["responsePayload"]["processed"], 1);
+  std::vector<redis::StreamEntry> failed = WaitStream("async-python-failed", 1);
+  ASSERT_EQ(failed.size(), 1u);
+  json record = json::parse(Field(failed[0], "body"));
+  EXPECT_EQ(record["requestContext"]["requestId"], fail_id);
+  EXPECT_EQ(record["requestContext"]["approximateInvokeCount"], 3);
+  EXPECT_EQ(record["responsePayload"]["errorMessage"], "order 2 cannot be processed");
+  // Three attempts, each logged with the one invocation id.
+  std::string log = (*w)->Stdout();
+  int attempts = 0;
+  for (size_t at = log.find("attempt for " + fail_id); at != std::string::npos;
+       at = log.find("attempt for " + fail_id, at + 1)) {
+    ++attempts;
+  }
+  EXPECT_EQ(attempts, 3);
 }
 
 }  // namespace
