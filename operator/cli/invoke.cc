@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,17 +20,80 @@ namespace wisp::cli {
 namespace {
 
 constexpr char kUsage[] =
-    R"(usage: wisp invoke --worker HOST:PORT [NAME] [options]
+    R"(usage: wisp invoke NAME [--gateway URL] [options]
+       wisp invoke --worker HOST:PORT [NAME] [options]
 
-Calls a worker directly and prints the function's response on stdout.
-  --worker HOST:PORT     the worker to call
-  NAME                   the function (optional: a worker serves one)
+Calls a function and prints its response on stdout: through the gateway's Invoke API
+(POST /2015-03-31/functions/NAME/invocations), or a worker directly with --worker.
+  NAME                   the function (optional with --worker: a worker serves one)
+  --gateway URL          the gateway (default http://127.0.0.1:8080, `wisp up`'s)
+  --worker HOST:PORT     call this worker over gRPC instead of the gateway
   --payload JSON         the event (default: {} , or stdin when it is not a terminal)
   --payload-file FILE    read the event from FILE ("-" for stdin)
   --log-tail             print the invocation's last 4 KB of log on stderr
   --timeout SECONDS      give up after this long (default 930)
 Exit status: 0 success, 1 function error (as JSON on stderr), 2 platform error.
 )";
+
+// Splits "http://host:port" into what httplib needs; false when it is not such a URL.
+bool ParseGateway(const std::string& url, std::string* host, int* port) {
+  std::string rest = url;
+  if (absl::StartsWith(rest, "http://")) rest = rest.substr(7);
+  if (absl::StartsWith(rest, "https://")) return false;
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) {
+    *host = rest;
+    *port = 80;
+  } else {
+    *host = rest.substr(0, colon);
+    if (!absl::SimpleAtoi(rest.substr(colon + 1), port) || *port <= 0 || *port > 65535) {
+      return false;
+    }
+  }
+  return !host->empty() && host->find('/') == std::string::npos;
+}
+
+// The Invoke API through the gateway. Exit codes as RunInvoke's.
+int InvokeThroughGateway(const std::string& gateway, const std::string& name,
+                         const std::string& payload, bool log_tail, int timeout_s) {
+  std::string host;
+  int port = 0;
+  if (!ParseGateway(gateway, &host, &port)) {
+    std::cerr << "wisp invoke: --gateway needs http://HOST[:PORT], got \"" << gateway << "\"\n";
+    return 2;
+  }
+  httplib::Client client(host, port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(timeout_s, 0);
+  client.set_write_timeout(30, 0);
+  httplib::Headers headers = {{"X-Amz-Invocation-Type", "RequestResponse"}};
+  if (log_tail) headers.emplace("X-Amz-Log-Type", "Tail");
+  auto res = client.Post(
+      absl::StrCat("/2015-03-31/functions/", name, "/invocations"), headers, payload,
+      "application/json");
+  if (!res) {
+    std::cerr << "wisp invoke: UNAVAILABLE: cannot reach the gateway at " << gateway << ": "
+              << httplib::to_string(res.error()) << " (is `wisp up` running?)\n";
+    return 2;
+  }
+  if (log_tail && res->has_header("X-Amz-Log-Result")) {
+    std::string log;
+    if (absl::Base64Unescape(res->get_header_value("X-Amz-Log-Result"), &log)) std::cerr << log;
+  }
+  if (res->status < 200 || res->status >= 300) {
+    // Lambda's error body: {"Type":"User","message":"Function not found: ..."} and the like.
+    std::cerr << "wisp invoke: HTTP " << res->status << ": " << res->body << "\n";
+    return 2;
+  }
+  if (res->has_header("X-Amz-Function-Error")) {
+    std::cerr << res->body << "\n";
+    return 1;
+  }
+  std::cout << res->body;
+  if (isatty(STDOUT_FILENO)) std::cout << "\n";
+  return 0;
+}
 
 int Usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "wisp invoke: " << problem << "\n";
@@ -38,7 +104,7 @@ int Usage(const std::string& problem) {
 }  // namespace
 
 int RunInvoke(const std::vector<std::string>& args) {
-  std::string worker, name, payload, payload_file;
+  std::string worker, gateway = "http://127.0.0.1:8080", name, payload, payload_file;
   bool have_payload = false, log_tail = false;
   int timeout_s = 930;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -57,6 +123,8 @@ int RunInvoke(const std::vector<std::string>& args) {
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
+    } else if (absl::StartsWith(a, "--gateway")) {
+      if (!value(gateway)) return Usage("--gateway needs a URL");
     } else if (absl::StartsWith(a, "--worker")) {
       if (!value(worker)) return Usage("--worker needs HOST:PORT");
     } else if (absl::StartsWith(a, "--payload-file")) {
@@ -78,9 +146,7 @@ int RunInvoke(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unexpected argument ", a));
     }
   }
-  if (worker.empty()) {
-    return Usage("--worker is required (calling through the gateway is not supported yet: use curl or an AWS SDK)");
-  }
+  if (worker.empty() && name.empty()) return Usage("NAME is required");
   if (!payload_file.empty()) {
     if (payload_file == "-") {
       payload.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -97,6 +163,8 @@ int RunInvoke(const std::vector<std::string>& args) {
       if (payload.empty()) payload = "{}";
     }
   }
+
+  if (worker.empty()) return InvokeThroughGateway(gateway, name, payload, log_tail, timeout_s);
 
   auto client = worker::WorkerClient::Create(worker);
   v1::InvokeRequest req;

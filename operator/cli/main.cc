@@ -5,6 +5,7 @@
 
 #include "operator/cli/invoke.h"
 #include "operator/cli/kube_commands.h"
+#include "operator/cli/logs.h"
 #include "operator/cli/up.h"
 
 namespace {
@@ -16,7 +17,8 @@ Commands:
   apply    apply Functions from a YAML file (-f FILE) to the API server
   get      list Functions (NAME READY REPLICAS URL AGE)
   delete   delete Functions
-  invoke   call a function (today: a worker directly, with --worker HOST:PORT)
+  invoke   call a function through the gateway's Invoke API (or a worker, with --worker)
+  logs     print (or follow, -f) a function's worker logs in local mode
 
 Run `wisp <command> --help` for a command's options.
 )";
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "invoke") return wisp::cli::RunInvoke(args);
+  if (command == "logs") return wisp::cli::RunLogs(args);
   if (command == "up") return wisp::cli::RunUp(args);
   if (command == "apply") return wisp::cli::RunApply(args);
   if (command == "get") return wisp::cli::RunGet(args);

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <iostream>
 #include <sstream>
 
@@ -39,14 +40,16 @@ using nlohmann::json;
 
 constexpr char kUsage[] =
     R"(usage: wisp up [--data_dir DIR] [--api_port 6443] [--gateway_port 8080] [--operator_port 9100]
+               [--redis_port 6379]
 
-Runs Wisp locally: the embedded API server, the Function CRD, the process kubelet, the operator
-and one gateway, supervised (a child that exits is restarted). Ctrl-C stops everything.
+Runs Wisp locally: the embedded API server, the Function CRD, Redis, the process kubelet, the
+operator and one gateway, supervised (a child that exits is restarted). Ctrl-C stops everything.
   --data_dir DIR        state (the API server's store, workers' files, logs)
                         (default ~/.wisp, or ./.wisp without $HOME)
   --api_port PORT       the API server (kubectl --server http://127.0.0.1:PORT)
   --gateway_port PORT   the gateway's HTTP port
   --operator_port PORT  the operator's routing stream (gRPC) for the gateway
+  --redis_port PORT     Redis (async invocations, queue triggers, schedules), on 127.0.0.1
   --ready_timeout S     how long each component may take to become ready (default 60)
 )";
 
@@ -128,6 +131,43 @@ std::string Tail(const std::string& path, int lines) {
     pos = text.rfind('\n', pos - 1);
   }
   return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+// True when a Redis server answers PING on 127.0.0.1:port.
+bool RedisPong(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      write(fd, "PING\r\n", 6) == 6) {
+    char buf[16] = {};
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ok = n >= 5 && std::string(buf, static_cast<size_t>(n)).rfind("+PONG", 0) == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+// redis-server on $PATH, else "".
+std::string FindRedisServer() {
+  const char* path = getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/redis-server";
+    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
 }
 
 bool HttpOk(int port, const std::string& path) {
@@ -301,6 +341,13 @@ class Supervisor {
   bool interrupted_ = false;
 };
 
+std::string DefaultDataDir() {
+  const char* home = getenv("HOME");
+  std::string dir = (home != nullptr && *home != '\0') ? std::string(home) + "/.wisp" : "./.wisp";
+  std::error_code ec;
+  return fs::absolute(dir, ec).lexically_normal().string();
+}
+
 int ReadIntFile(const std::string& path, int field) {
   std::istringstream in(ReadFile(path));
   int v = 0;
@@ -336,7 +383,8 @@ absl::Status InstallCrd(const std::string& server, const std::string& path) {
 
 int RunUp(const std::vector<std::string>& args) {
   std::string data_dir;
-  int api_port = 6443, gateway_port = 8080, operator_port = 9100, ready_timeout_s = 60;
+  int api_port = 6443, gateway_port = 8080, operator_port = 9100, redis_port = 6379,
+      ready_timeout_s = 60;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string& out) -> bool {
@@ -369,6 +417,8 @@ int RunUp(const std::vector<std::string>& args) {
       if (!port(operator_port)) {
         return Usage("--operator_port needs a port (1-65535)");
       }
+    } else if (is("--redis_port") || is("--redis-port")) {
+      if (!port(redis_port)) return Usage("--redis_port needs a port (1-65535)");
     } else if (is("--ready_timeout")) {
       std::string v;
       if (!value(v) || !absl::SimpleAtoi(v, &ready_timeout_s) || ready_timeout_s <= 0) {
@@ -378,10 +428,7 @@ int RunUp(const std::vector<std::string>& args) {
       return Usage(absl::StrCat("unexpected argument ", a));
     }
   }
-  if (data_dir.empty()) {
-    const char* home = getenv("HOME");
-    data_dir = (home != nullptr && *home != '\0') ? std::string(home) + "/.wisp" : "./.wisp";
-  }
+  if (data_dir.empty()) data_dir = DefaultDataDir();
   std::error_code ec;
   data_dir = fs::absolute(data_dir, ec).lexically_normal().string();
   if (!data_dir.empty() && data_dir.back() == '/') data_dir.pop_back();
@@ -393,7 +440,8 @@ int RunUp(const std::vector<std::string>& args) {
   };
   for (const PortCheck& p : {PortCheck{"--api_port", api_port},
                              PortCheck{"--gateway_port", gateway_port},
-                             PortCheck{"--operator_port", operator_port}}) {
+                             PortCheck{"--operator_port", operator_port},
+                             PortCheck{"--redis_port", redis_port}}) {
     if (std::string problem = PortProblem(p.port); !problem.empty()) {
       std::cerr << "wisp up: port " << p.port << " (" << p.flag << ") is not available: "
                 << problem
@@ -402,8 +450,11 @@ int RunUp(const std::vector<std::string>& args) {
       return 1;
     }
   }
-  if (api_port == gateway_port || api_port == operator_port || gateway_port == operator_port) {
-    return Usage("--api_port, --gateway_port and --operator_port must differ");
+  {
+    std::set<int> distinct = {api_port, gateway_port, operator_port, redis_port};
+    if (distinct.size() != 4) {
+      return Usage("--api_port, --gateway_port, --operator_port and --redis_port must differ");
+    }
   }
 
   std::string bin = ExeDir();
@@ -415,6 +466,11 @@ int RunUp(const std::vector<std::string>& args) {
       return 1;
     }
   }
+  std::string redis_server = FindRedisServer();
+  if (redis_server.empty()) {
+    std::cerr << "wisp up: redis-server is not on PATH (scripts/install-deps.sh installs it)\n";
+    return 1;
+  }
   std::string crd = FindCrd(bin);
   if (crd.empty()) {
     std::cerr << "wisp up: the Function CRD (share/wisp/crds/functions.wisp.dev.yaml) is not "
@@ -423,7 +479,8 @@ int RunUp(const std::vector<std::string>& args) {
     return 1;
   }
   std::string logs = data_dir + "/logs", run = data_dir + "/run";
-  for (const std::string& d : {data_dir, logs, run, data_dir + "/apiserver", data_dir + "/kubelet"}) {
+  for (const std::string& d : {data_dir, logs, run, data_dir + "/apiserver", data_dir + "/kubelet",
+                               data_dir + "/redis"}) {
     fs::create_directories(d, ec);
     if (ec) {
       std::cerr << "wisp up: cannot create " << d << ": " << ec.message() << "\n";
@@ -481,7 +538,24 @@ int RunUp(const std::vector<std::string>& args) {
   }
   std::cout << " done" << std::endl;
 
-  // 3. The process kubelet: ready when it has stayed up for a moment.
+  // 3. Redis: durable (AOF, fsync on every write), no RDB snapshots, loopback only.
+  Child redis;
+  redis.name = "Redis";
+  redis.argv = {redis_server,       "--port",        absl::StrCat(redis_port),
+                "--bind",           "127.0.0.1",     "--dir",
+                data_dir + "/redis", "--appendonly", "yes",
+                "--appendfsync",    "always",        "--save",
+                ""};
+  redis.log = logs + "/redis.log";
+  std::cout << "  starting Redis on 127.0.0.1:" << redis_port << " ..." << std::flush;
+  if (!sup.StartAndWait(std::move(redis), [&] { return RedisPong(redis_port); }, timeout, term)) {
+    std::cout << std::endl;
+    return fail();
+  }
+  std::cout << " ready" << std::endl;
+  const std::string redis_flag = absl::StrCat("--redis=127.0.0.1:", redis_port);
+
+  // 4. The process kubelet: ready when it has stayed up for a moment.
   Child kubelet;
   kubelet.name = "kubelet";
   kubelet.argv = {bin + "/wisp-kubelet", "--server", server, "--data_dir",
@@ -497,7 +571,7 @@ int RunUp(const std::vector<std::string>& args) {
   }
   std::cout << " ready" << std::endl;
 
-  // 4. The operator (any worker images: the kubelet runs local workers).
+  // 5. The operator (any worker images: the kubelet runs local workers).
   Child op;
   op.name = "operator";
   std::string op_port_file = run + "/operator.port";
@@ -509,7 +583,8 @@ int RunUp(const std::vector<std::string>& args) {
              "--port_file", op_port_file,
              "--worker_images=python3.11=wisp/worker-python3.11:local,"
              "nodejs20=wisp/worker-nodejs20:local,provided=wisp/worker-provided:local",
-             "--gateway_url", gateway_url};
+             "--gateway_url", gateway_url,
+             redis_flag};
   op.log = logs + "/operator.log";
   op.port_files = {op_port_file};
   std::cout << "  starting the operator (routing on 127.0.0.1:" << operator_port << ") ..."
@@ -525,7 +600,7 @@ int RunUp(const std::vector<std::string>& args) {
   }
   std::cout << " ready" << std::endl;
 
-  // 5. One gateway, fed by the operator.
+  // 6. One gateway, fed by the operator.
   Child gw;
   gw.name = "gateway";
   std::string gw_port_file = run + "/gateway.port";
@@ -534,7 +609,8 @@ int RunUp(const std::vector<std::string>& args) {
              "--listen", "127.0.0.1",
              absl::StrCat("--port=", gateway_port),
              "--admin_port=0",
-             "--port_file", gw_port_file};
+             "--port_file", gw_port_file,
+             redis_flag};
   gw.log = logs + "/gateway.log";
   gw.port_files = {gw_port_file};
   std::cout << "  starting the gateway on " << gateway_url << " ..." << std::flush;
@@ -556,8 +632,14 @@ int RunUp(const std::vector<std::string>& args) {
             << "  curl '" << gateway_url << "/hello-python?name=Ada'\n"
             << "  curl -X POST -d '{\"name\":\"Ada\"}' " << gateway_url
             << "/2015-03-31/functions/hello-python/invocations\n"
+            << "  wisp invoke hello-python --payload '{\"name\":\"Ada\"}'"
+            << (gateway_port == 8080 ? "" : absl::StrCat(" --gateway ", gateway_url)) << "\n"
+            << "  wisp logs hello-python -f"
+            << (data_dir == DefaultDataDir() ? "" : absl::StrCat(" --data_dir ", data_dir)) << "\n"
             << "  wisp delete hello-python" << api_flag << "\n"
             << "  kubectl --server " << server << " get functions\n\n"
+            << "Redis (async invocations, queue triggers, schedules): 127.0.0.1:" << redis_port
+            << " (redis-cli -p " << redis_port << ")\n"
             << "Logs: " << logs << "/*.log, workers' in " << data_dir << "/kubelet/.\n"
             << "Press Ctrl-C to stop (state is kept in " << data_dir << ")." << std::endl;
 

@@ -24,9 +24,9 @@ fail() {
   exit 1
 }
 
-read -r api gw op < <(python3 - <<'PY'
+read -r api gw op redis < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 PY
@@ -36,7 +36,7 @@ wisp() { "$bin/wisp" "$@"; }
 
 start_up() {  # log
   "$bin/wisp" up --data_dir "$data" --api_port "$api" --gateway_port "$gw" --operator_port "$op" \
-    >"$tmp/$1" 2>&1 &
+    --redis_port "$redis" >"$tmp/$1" 2>&1 &
   up_pid=$!
   for _ in $(seq 1 600); do
     grep -q "Wisp is running" "$tmp/$1" && return 0
@@ -82,13 +82,18 @@ curl_route() {  # path expect
   fail "GET $1 answered '$out', wanted '$2'"
 }
 
-echo "--- first start (ports $api $gw $op)"
+echo "--- first start (ports $api $gw $op $redis)"
 start_up up1.out
 grep -q "starting the API server" "$tmp/up1.out" || fail "no progress output"
+grep -q "starting Redis on 127.0.0.1:$redis" "$tmp/up1.out" || fail "no Redis progress line"
+grep -q "Redis (async invocations, queue triggers, schedules): 127.0.0.1:$redis" "$tmp/up1.out" \
+  || fail "Redis not in the usage summary"
+[[ "$(redis-cli -p "$redis" ping)" == PONG ]] || fail "Redis does not answer"
+[[ "$(redis-cli -p "$redis" config get appendfsync | tail -1)" == always ]] || fail "Redis not fsyncing"
 
 echo "--- a taken port is refused"
 rc=0
-"$bin/wisp" up --data_dir "$tmp/other" --api_port "$api" --gateway_port 1 --operator_port 2 \
+"$bin/wisp" up --data_dir "$tmp/other" --api_port "$api" --gateway_port 1 --operator_port 2 --redis_port 3 \
   >"$tmp/taken.out" 2>&1 || rc=$?
 [[ $rc -eq 1 ]] || fail "wisp up on a taken port exited $rc"
 grep -q "port $api (--api_port)" "$tmp/taken.out" || fail "no clear port error: $(cat "$tmp/taken.out")"
@@ -101,6 +106,20 @@ wisp get --server "$server" | tee "$tmp/get.out"
 head -1 "$tmp/get.out" | grep -Eq "^NAME +READY +REPLICAS +URL +AGE" || fail "get header"
 grep -q "http://127.0.0.1:$gw/function/hello-python" "$tmp/get.out" || fail "get URL"
 curl_route "/hello-python?name=Ada" '"Hello, Ada!"'
+
+echo "--- invoke through the gateway, logs"
+out=$(wisp invoke hello-python --gateway "http://127.0.0.1:$gw" --payload '{"name":"Cy"}')
+[[ "$out" == *'Hello, Cy!'* ]] || fail "wisp invoke answered '$out'"
+rc=0
+wisp invoke no-such-fn --gateway "http://127.0.0.1:$gw" 2>"$tmp/invoke.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "invoking a missing function exited $rc"
+grep -q "HTTP 404" "$tmp/invoke.err" || fail "no 404 for a missing function: $(cat "$tmp/invoke.err")"
+wisp logs hello-python --data_dir "$data" >"$tmp/logs.out" || fail "wisp logs failed"
+grep -q "saying hello to Cy" "$tmp/logs.out" || fail "the handler's output is not in wisp logs"
+grep -q "^REPORT RequestId" "$tmp/logs.out" || fail "no REPORT line in wisp logs"
+rc=0
+wisp logs nothing-here --data_dir "$data" 2>/dev/null || rc=$?
+[[ $rc -eq 1 ]] || fail "wisp logs of an unknown function exited $rc"
 
 echo "--- SIGINT stops everything"
 stop_up up1.out
