@@ -65,28 +65,46 @@ const std::string& Reply::text() const {
 }
 
 absl::StatusOr<Address> ParseAddress(absl::string_view address) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("Redis address \"", address, "\": ", why));
+  };
   absl::string_view rest = address;
-  absl::ConsumePrefix(&rest, "redis://");
-  if (size_t slash = rest.find('/'); slash != absl::string_view::npos) rest = rest.substr(0, slash);
+  if (absl::StartsWith(rest, "rediss://")) return bad("TLS (rediss://) is not supported");
+  bool url = absl::ConsumePrefix(&rest, "redis://");
   Address out;
+  if (size_t slash = rest.find('/'); slash != absl::string_view::npos) {
+    absl::string_view db = rest.substr(slash + 1);
+    if (!db.empty() && (!absl::SimpleAtoi(db, &out.db) || out.db < 0)) {
+      return bad("the database must be a number");
+    }
+    rest = rest.substr(0, slash);
+  }
+  if (size_t at = rest.rfind('@'); url && at != absl::string_view::npos) {
+    absl::string_view credentials = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    size_t colon = credentials.find(':');
+    if (colon == absl::string_view::npos) {
+      out.password = std::string(credentials);
+    } else {
+      out.user = std::string(credentials.substr(0, colon));
+      out.password = std::string(credentials.substr(colon + 1));
+    }
+  }
   size_t colon = rest.rfind(':');
-  if (colon == absl::string_view::npos) {
+  bool bracketed = absl::StartsWith(rest, "[");
+  if (colon == absl::string_view::npos || (bracketed && rest.back() == ']')) {
     out.host = std::string(rest);
   } else {
     out.host = std::string(rest.substr(0, colon));
     if (!absl::SimpleAtoi(rest.substr(colon + 1), &out.port) || out.port <= 0 ||
         out.port > 65535) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Redis address \"", address, "\": the port must be 1-65535"));
+      return bad("the port must be 1-65535");
     }
   }
   if (absl::StartsWith(out.host, "[") && absl::EndsWith(out.host, "]")) {
     out.host = out.host.substr(1, out.host.size() - 2);
   }
-  if (out.host.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Redis address \"", address, "\": expected host:port"));
-  }
+  if (out.host.empty()) return bad("expected host:port or redis://host:port");
   return out;
 }
 
@@ -122,7 +140,25 @@ absl::Status Client::EnsureConnected() {
   if (ctx_ == nullptr) return absl::UnavailableError("Redis: out of memory connecting");
   if (ctx_->err) return Broken("cannot connect");
   current_timeout_ = absl::ZeroDuration();
-  return SetTimeout(options_.command_timeout);
+  if (absl::Status s = SetTimeout(options_.command_timeout); !s.ok()) return s;
+  // Credentials and database from the URL, before any other command.
+  std::vector<std::vector<std::string>> setup;
+  if (!address->password.empty()) {
+    setup.push_back(address->user.empty()
+                        ? std::vector<std::string>{"AUTH", address->password}
+                        : std::vector<std::string>{"AUTH", address->user, address->password});
+  }
+  if (address->db != 0) setup.push_back({"SELECT", absl::StrCat(address->db)});
+  if (setup.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline(setup);
+  if (!replies.ok()) return replies.status();
+  for (const Reply& r : *replies) {
+    if (r.is_error()) {
+      Close();
+      return absl::FailedPreconditionError(absl::StrCat("Redis at ", options_.address, ": ", r.str));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Client::SetTimeout(absl::Duration timeout) {

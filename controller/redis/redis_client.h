@@ -40,10 +40,14 @@ struct Reply {
   const std::string& text() const;
 };
 
-// "host:port", "redis://host:port" or "redis://host:port/db" (db ignored beyond 0).
+// "host:port" or a URL "redis://[[user]:password@]host[:port][/db]" (port 6379, db 0 by
+// default). TLS (rediss://) is not supported: INVALID_ARGUMENT says so.
 struct Address {
   std::string host;
   int port = 6379;
+  std::string user;      // AUTH user (Redis 6 ACLs); empty: the default user
+  std::string password;  // empty: no AUTH
+  int db = 0;            // SELECT
 };
 absl::StatusOr<Address> ParseAddress(absl::string_view address);
 

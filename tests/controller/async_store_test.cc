@@ -190,6 +190,19 @@ TEST_F(AsyncStoreTest, ClaimIdleTakesOverADeadConsumersEntriesAfterTheLease) {
   EXPECT_EQ((*own)[0].deliveries, 3);
 }
 
+TEST_F(AsyncStoreTest, UrlCredentialsAndDatabaseAreUsed) {
+  ASSERT_TRUE(client_->Command({"CONFIG", "SET", "requirepass", "pw"}).ok());
+  Client wrong({.address = "redis://:nope@" + redis_->address()});
+  absl::StatusOr<redis::Reply> refused = wrong.Command({"PING"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  Client right({.address = "redis://:pw@" + redis_->address() + "/3"});
+  ASSERT_TRUE(right.Command({"SET", "k", "v"}).ok());
+  Client db3({.address = "redis://default:pw@" + redis_->address() + "/3"});
+  EXPECT_EQ(db3.Command({"GET", "k"})->text(), "v");
+  Client db0({.address = "redis://:pw@" + redis_->address()});
+  EXPECT_TRUE(db0.Command({"GET", "k"})->is_nil());
+}
+
 TEST_F(AsyncStoreTest, ReadNewWithoutAGroupSaysNoGroup) {
   auto read = redis::ReadNew(*client_, "nostream", "g", "c", 1, absl::Milliseconds(10));
   ASSERT_FALSE(read.ok());
@@ -202,6 +215,17 @@ TEST(RedisAddressTest, Parses) {
   EXPECT_EQ(redis::ParseAddress("redis://redis.wisp-system:6379/0")->host, "redis.wisp-system");
   EXPECT_EQ(redis::ParseAddress("redis")->port, 6379);
   EXPECT_EQ(redis::ParseAddress("[::1]:7000")->host, "::1");
+  absl::StatusOr<redis::Address> full = redis::ParseAddress("redis://app:s3cr%t@redis.local:6380/2");
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->user, "app");
+  EXPECT_EQ(full->password, "s3cr%t");
+  EXPECT_EQ(full->host, "redis.local");
+  EXPECT_EQ(full->port, 6380);
+  EXPECT_EQ(full->db, 2);
+  EXPECT_EQ(redis::ParseAddress("redis://:pw@h")->password, "pw");
+  EXPECT_EQ(redis::ParseAddress("redis://:pw@h")->user, "");
+  EXPECT_FALSE(redis::ParseAddress("rediss://h:6379").ok());
+  EXPECT_FALSE(redis::ParseAddress("redis://h:1/x").ok());
   EXPECT_FALSE(redis::ParseAddress(":1").ok());
   EXPECT_FALSE(redis::ParseAddress("h:99999").ok());
 }
