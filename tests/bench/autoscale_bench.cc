@@ -8,9 +8,9 @@
 //     p50/p99 over --cycles cycles, and the ratio cold / bare.
 // (b) Autoscaler reaction to a step from 1 to 50 concurrent clients (closed loop, a python
 //     handler that sleeps --step_sleep_ms), with the operator's production windows (60 s stable,
-//     6 s panic, 30 s scale-down delay). The function has scaling.target 10 (each pod's
-//     environment runs one call; the rest queue at the gateway and count as load), so the
-//     expected count is ceil(50 / (10 × 0.7)) = 8. Sampled every 100 ms for --hold_seconds:
+//     6 s panic, 30 s scale-down delay). The function has concurrency.perInstance 10 and
+//     scaling.target 10 (target may not exceed perInstance), so the expected count is
+//     ceil(50 / (10 × 0.7)) = 8 pods. Sampled every 100 ms for --hold_seconds:
 //     time until spec.replicas reaches the target, until that many pods are ready, the highest
 //     count asked for (overshoot = highest − target), and oscillations (direction changes of
 //     spec.replicas after the target was first reached).
@@ -198,10 +198,11 @@ int RunStep(int repetition, json* out) {
                                          "    time.sleep(",
                                          absl::GetFlag(FLAGS_step_sleep_ms) / 1000.0,
                                          ")\n    return {'statusCode': 200, 'body': 'ok'}\n")}}},
+               {"concurrency", {{"perInstance", target_per_pod}}},
                {"scaling", {{"minScale", 1}, {"maxScale", 20}, {"target", target_per_pod}}},
                {"triggers", json::array({{{"http", {{"path", "/step"}}}}})}}}};
-  if (!p.Apply(fn).ok() || !p.WaitReady("step", absl::Seconds(60))) {
-    std::cerr << "cannot deploy step\n" << p.Describe();
+  if (absl::Status s = p.Apply(fn); !s.ok() || !p.WaitReady("step", absl::Seconds(60))) {
+    std::cerr << "cannot deploy step: " << s << "\n" << p.Describe();
     return 1;
   }
   std::atomic<int> active{1};
