@@ -400,9 +400,9 @@ TEST(WorkerRuntimes, WispInvokeExitCodes) {
                  absl::Seconds(20));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.stderr_text, HasSubstr("UNAVAILABLE"));
-  r = RunProcess({wisp, "invoke"}, "", absl::Seconds(5));
+  r = RunProcess({wisp, "invoke"}, "", absl::Seconds(5));  // neither a name nor --worker
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.stderr_text, HasSubstr("--worker is required"));
+  EXPECT_THAT(r.stderr_text, HasSubstr("NAME is required"));
 }
 
 TEST(WorkerRuntimes, MetricsAndHealthEndpoints) {
