@@ -91,6 +91,16 @@ class Reader {
     return v->get<std::string>();
   }
 
+  std::optional<bool> Bool(const json& obj, absl::string_view key, const std::string& path) {
+    const json* v = Get(obj, key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_boolean()) {
+      Error(path, absl::StrCat("must be true or false, got ", Got(*v)));
+      return std::nullopt;
+    }
+    return v->get<bool>();
+  }
+
   std::optional<int64_t> Int(const json& obj, absl::string_view key, const std::string& path) {
     const json* v = Get(obj, key);
     if (v == nullptr) return std::nullopt;
@@ -194,6 +204,7 @@ void ParseSpec(Reader& r, const json& spec, FunctionSpec& out) {
       if (const json* http = r.Object(item, "http", http_path)) {
         HttpTriggerSpec h;
         h.path = r.String(*http, "path", Path(http_path, "path"));
+        h.async = r.Bool(*http, "async", Path(http_path, "async"));
         std::string methods_path = Path(http_path, "methods");
         if (const json* methods = r.Array(*http, "methods", methods_path)) {
           h.methods.emplace();

@@ -144,6 +144,8 @@ struct HttpTriggerSpec {
   std::optional<std::string> path;
   // Absent or empty means every method; ApplyDefaults makes that {"ANY"}.
   std::optional<std::vector<std::string>> methods;
+  // True: the route invokes asynchronously (202 once stored, as an Event invoke).
+  std::optional<bool> async;
 };
 
 struct QueueTriggerSpec {

@@ -53,7 +53,7 @@ std::ostream& operator<<(std::ostream& os, const RoutingTable& table) {
        << " memory=" << f.memory_mb << " reserved="
        << (f.reserved_concurrency ? absl::StrCat(*f.reserved_concurrency) : "-") << " routes=[";
     for (const RoutingRoute& r : f.routes) {
-      os << r.path << "(" << absl::StrJoin(r.methods, ",") << ")";
+      os << r.path << "(" << absl::StrJoin(r.methods, ",") << (r.async ? " async" : "") << ")";
     }
     os << "] endpoints=[";
     for (const RoutingEndpoint& e : f.endpoints) os << e.address << "x" << e.capacity << " ";
@@ -94,7 +94,7 @@ RoutingTable BuildRouting(const std::vector<json>& functions,
     }
     for (const TriggerSpec& t : fn.spec.triggers) {
       if (!t.http || !t.http->path) continue;
-      RoutingRoute route{*t.http->path, {}};
+      RoutingRoute route{*t.http->path, {}, t.http->async.value_or(false)};
       bool any = false;
       for (const std::string& m : t.http->methods.value_or(std::vector<std::string>{})) {
         if (m == "ANY") any = true;

@@ -23,6 +23,7 @@ inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
 struct RoutingRoute {
   std::string path;
   std::vector<std::string> methods;  // upper case; empty = every method
+  bool async = false;                // 202 once stored; the function runs asynchronously
   friend bool operator==(const RoutingRoute&, const RoutingRoute&) = default;
 };
 

@@ -44,7 +44,8 @@ AsyncIntake::AsyncIntake(AsyncOptions options, AsyncMetrics* metrics)
     : options_(std::move(options)), metrics_(metrics), pool_(ClientOptionsFor(options_), 64) {}
 
 absl::StatusOr<std::string> AsyncIntake::Accept(const FunctionInfo& fn, std::string payload,
-                                                std::string client_context) {
+                                                std::string client_context,
+                                                std::string invocation_id) {
   if (static_cast<int64_t>(payload.size()) > options_.max_payload_bytes) {
     if (metrics_) metrics_->EnqueueRefused(fn.name, "too_large");
     return absl::InvalidArgumentError(absl::StrCat(
@@ -52,7 +53,7 @@ absl::StatusOr<std::string> AsyncIntake::Accept(const FunctionInfo& fn, std::str
         options_.max_payload_bytes, " bytes)"));
   }
   events::AsyncEvent event;
-  event.invocation_id = NewRequestId();
+  event.invocation_id = invocation_id.empty() ? NewRequestId() : std::move(invocation_id);
   event.payload = std::move(payload);
   event.client_context = std::move(client_context);
   absl::Time start = absl::Now();

@@ -65,8 +65,9 @@ class AsyncIntake {
   // Returns the invocation id. Errors: INVALID_ARGUMENT (payload over the limit: message
   // says the limit), RESOURCE_EXHAUSTED (the function's backlog is full), UNAVAILABLE (Redis
   // unreachable or the write's outcome unknown).
+  // `invocation_id` empty: a new UUID.
   absl::StatusOr<std::string> Accept(const FunctionInfo& function, std::string payload,
-                                     std::string client_context);
+                                     std::string client_context, std::string invocation_id = "");
   int max_payload_bytes() const { return options_.max_payload_bytes; }
 
  private:

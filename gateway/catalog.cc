@@ -74,6 +74,10 @@ absl::StatusOr<Snapshot> ParseCatalogJson(absl::string_view text) {
           return FieldError(info.name, "routes[].path", "must start with /");
         }
         route.path = *path;
+        if (auto async = r.find("async"); async != r.end()) {
+          if (!async->is_boolean()) return FieldError(info.name, "routes[].async", "must be true or false");
+          route.async = async->get<bool>();
+        }
         if (auto methods = r.find("methods"); methods != r.end()) {
           if (!methods->is_array()) return FieldError(info.name, "routes[].methods", "must be a list");
           for (const json& m : *methods) {

@@ -26,6 +26,7 @@ namespace wisp::gateway {
 struct HttpRoute {
   std::string path;                  // "/hello/{name}", "/files/{proxy+}"
   std::vector<std::string> methods;  // upper case; empty = any
+  bool async = false;                // 202 once stored (needs --redis); runs asynchronously
 };
 
 struct Endpoint {
@@ -54,7 +55,7 @@ struct Snapshot {
 // Parses the catalog document:
 //   {"functions": [{"name": "hello", "namespace": "default", "timeoutSeconds": 3,
 //     "memoryMB": 128, "reservedConcurrency": 10,
-//     "routes": [{"path": "/hello/{name}", "methods": ["GET"]}],
+//     "routes": [{"path": "/hello/{name}", "methods": ["GET"], "async": false}],
 //     "endpoints": [{"address": "127.0.0.1:9000", "capacity": 1}],
 //     "async": {"maxRetries": 2, "maxEventAgeSeconds": 21600,
 //               "onFailure": {"stream": "failed"}, "onSuccess": {"function": "audit"}},

@@ -50,8 +50,8 @@ Router Router::Build(const Snapshot& snapshot, std::vector<std::string>* conflic
   Router r;
   std::set<std::string> seen;  // "METHOD shape"
   auto add = [&](const std::string& fn, const std::string& path,
-                 const std::vector<std::string>& methods, bool is_default) {
-    Route route{fn, path, {}, methods, is_default};
+                 const std::vector<std::string>& methods, bool is_default, bool async) {
+    Route route{fn, path, {}, methods, is_default, async};
     std::string shape;
     for (absl::string_view part : SplitPath(path)) {
       Segment seg;
@@ -81,11 +81,11 @@ Router Router::Build(const Snapshot& snapshot, std::vector<std::string>* conflic
     r.routes_.push_back(std::move(route));
   };
   for (const auto& [name, fn] : snapshot.functions) {
-    for (const HttpRoute& route : fn.routes) add(name, route.path, route.methods, false);
+    for (const HttpRoute& route : fn.routes) add(name, route.path, route.methods, false, route.async);
   }
   for (const auto& [name, fn] : snapshot.functions) {
-    add(name, absl::StrCat("/function/", name), {}, true);
-    add(name, absl::StrCat("/function/", name, "/{proxy+}"), {}, true);
+    add(name, absl::StrCat("/function/", name), {}, true, false);
+    add(name, absl::StrCat("/function/", name, "/{proxy+}"), {}, true, false);
   }
   return r;
 }
@@ -154,6 +154,7 @@ RouteMatch Router::Match(absl::string_view method, absl::string_view path) const
   }
   m.kind = RouteMatch::Kind::kMatched;
   m.function = best->function;
+  m.async = best->async;
   std::string key_method = best->methods.empty() ? "ANY" : std::string(method);
   m.route_key = absl::StrCat(key_method, " ", best->path);
   m.path_parameters = std::move(best_params);

@@ -24,6 +24,7 @@ struct RouteMatch {
   Kind kind = Kind::kNotFound;
   std::string function;
   std::string route_key;  // "GET /hello/{name}", "ANY /function/{name}/{proxy+}"
+  bool async = false;     // the route invokes asynchronously
   std::map<std::string, std::string> path_parameters;
   std::vector<std::string> allowed_methods;  // with kMethodNotAllowed
 };
@@ -48,6 +49,7 @@ class Router {
     std::vector<Segment> segments;
     std::vector<std::string> methods;  // empty = ANY
     bool is_default = false;
+    bool async = false;
   };
   std::vector<Route> routes_;
 };

@@ -413,6 +413,38 @@ void GatewayServer::HandleRoute(const httplib::Request& req, httplib::Response& 
   call.set_payload(BuildHttpEvent(view, ctx));
   call.set_trace_id(req.get_header_value("X-Amzn-Trace-Id"));
   call.set_invoked_function_arn(FunctionArn(options_.region, options_.account_id, match.function));
+  if (match.async) {
+    // An async route: 202 once the 2.0 event is stored; the handler runs it with this
+    // request id (the event's requestContext.requestId).
+    if (async_ == nullptr) {
+      SendHttpError(res, 503, "Service Unavailable: this route is asynchronous and the gateway runs without --redis", request_id);
+      return finish(503, 0);
+    }
+    const FunctionInfo* fn = t->snapshot->Find(match.function);
+    if (fn == nullptr) {
+      SendHttpError(res, 404, "Not Found", request_id);
+      return finish(404, 0);
+    }
+    absl::StatusOr<std::string> id = async_->Accept(*fn, call.payload(), "", request_id);
+    if (id.ok()) {
+      res.status = 202;
+      res.set_header("x-amzn-RequestId", *id);
+      res.set_content(nlohmann::json{{"requestId", *id}}.dump(), "application/json");
+      return finish(202, 0);
+    }
+    switch (id.status().code()) {
+      case absl::StatusCode::kInvalidArgument:
+        SendHttpError(res, 413, "Request Entity Too Large", request_id);
+        break;
+      case absl::StatusCode::kResourceExhausted:
+        if (metrics_) metrics_->Throttle(fn->name, "async_backlog");
+        SendHttpError(res, 429, "Too Many Requests", request_id);
+        break;
+      default:
+        SendHttpError(res, 503, "Service Unavailable", request_id);
+    }
+    return finish(res.status, 0);
+  }
   if (static_cast<int64_t>(call.payload().size()) > kMaxSyncPayloadBytes) {
     SendHttpError(res, 413, "Request Entity Too Large", request_id);
     return finish(413, 0);

@@ -24,7 +24,7 @@ Snapshot SnapshotFromProto(const v1::RoutingSnapshot& routing) {
     info.memory_mb = f.memory_mb();
     if (f.has_reserved_concurrency()) info.reserved_concurrency = f.reserved_concurrency();
     for (const v1::HttpRoute& r : f.routes()) {
-      info.routes.push_back({r.path(), {r.methods().begin(), r.methods().end()}});
+      info.routes.push_back({r.path(), {r.methods().begin(), r.methods().end()}, r.async()});
     }
     for (const v1::Endpoint& e : f.endpoints()) {
       info.endpoints.push_back({e.address(), std::max(1, e.capacity())});

@@ -72,6 +72,7 @@ v1::RoutingSnapshot ToProto(const RoutingTable& table, uint64_t version) {
       v1::HttpRoute* pr = p->add_routes();
       pr->set_path(r.path);
       for (const std::string& m : r.methods) pr->add_methods(m);
+      pr->set_async(r.async);
     }
     for (const RoutingEndpoint& e : f.endpoints) {
       v1::Endpoint* pe = p->add_endpoints();

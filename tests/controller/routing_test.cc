@@ -53,6 +53,16 @@ TEST(BuildRoutingTest, Table) {
   json http = {{"triggers", json::array({{{"http", {{"path", "/hello/{name}"}, {"methods", {"GET", "POST"}}}}},
                                          {{"http", {{"path", "/any"}}}},
                                          {{"schedule", {{"expression", "rate(5 minutes)"}}}}})}};
+  json async_spec = {
+      {"async", {{"maxRetries", 0}, {"maxEventAgeSeconds", 120},
+                 {"onFailure", {{"stream", "failed"}}}, {"onSuccess", {{"function", "audit"}}}}},
+      {"triggers", json::array({{{"http", {{"path", "/hook"}, {"async", true}}}},
+                                {{"queue", {{"stream", "orders"}, {"batchSize", 5}}}},
+                                {{"queue", {{"stream", "refunds"}, {"batchWindowSeconds", 2},
+                                            {"maxReceiveCount", 9}}}}})}};
+  RoutingFunction async_want = Want("as", {}, {{"/hook", {}, true}});
+  async_want.async = {0, 120, {"failed", ""}, {"", "audit"}};
+  async_want.queues = {{"orders", 5, 0, 5, "orders-dlq"}, {"refunds", 10, 2, 9, "refunds-dlq"}};
   RoutingFunction limits = Want("lim");
   limits.timeout_seconds = 30;
   limits.memory_mb = 512;
@@ -74,6 +84,10 @@ TEST(BuildRoutingTest, Table) {
        {Fn("lim", {{"timeoutSeconds", 30}, {"memoryMB", 512}, {"concurrency", {{"reserved", 7}}}})},
        {},
        {{limits}}},
+      {"async policy, async route and queue triggers, defaulted",
+       {Fn("as", async_spec)},
+       {},
+       {{async_want}}},
       {"invalid function is left out", {Fn("bad", {{"memoryMB", 64}}), Fn("a")}, {}, {{Want("a")}}},
       {"deleting function is left out",
        {[] { json f = Fn("gone"); f["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"; return f; }()},

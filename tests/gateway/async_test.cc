@@ -489,6 +489,56 @@ TEST_F(AsyncTest, AnotherGatewayTakesOverADeadGatewaysEventsAfterTheLease) {
   EXPECT_TRUE(g2->WaitForMetric(R"(wisp_async_events_reclaimed_total{function="fn"})", 4));
 }
 
+TEST_F(AsyncTest, AnAsyncHttpRouteAnswers202AndTheHandlerGetsTheEventWithThatId) {
+  // A handler that records the 2.0 event's request ids beside its own.
+  TempDir code;
+  code.Write("app.py", std::string(R"PY(
+import json
+def handler(event, context):
+    with open(")PY") + code.path() + R"PY(/seen.log", "a") as f:
+        f.write(json.dumps({"context": context.aws_request_id,
+                            "event": event["requestContext"]["requestId"],
+                            "path": event["rawPath"], "body": event.get("body")}) + "\n")
+    return {"statusCode": 200}
+)PY");
+  auto w = WorkerProcess::Start({"--name=hooks", "--runtime=python3.11", "--handler=app.handler",
+                                 "--code=" + code.path()});
+  ASSERT_TRUE(w.ok()) << w.status();
+  json fn = Function("hooks", {w->get()}, 1);
+  fn["routes"] = {{{"path", "/hook"}, {"methods", {"POST"}}, {"async", true}}};
+  auto gw = StartGateway(Catalog({fn}), GatewayArgs("g1"));
+  ASSERT_TRUE(gw);
+  httplib::Client c("127.0.0.1", gw->port());
+  auto r = c.Post("/hook", R"({"order":7})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202);
+  std::string id = r->get_header_value("x-amzn-RequestId");
+  ASSERT_EQ(id.size(), 36u);
+  EXPECT_EQ(json::parse(r->body)["requestId"], id);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  json seen;
+  while (seen.is_null() && absl::Now() < deadline) {
+    std::ifstream in(code.path() + "/seen.log");
+    std::string line;
+    if (std::getline(in, line)) seen = json::parse(line, nullptr, false);
+    if (seen.is_null()) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(seen.is_object()) << "the handler never ran";
+  EXPECT_EQ(seen["context"], id);
+  EXPECT_EQ(seen["event"], id);
+  EXPECT_EQ(seen["path"], "/hook");
+  EXPECT_EQ(seen["body"], R"({"order":7})");
+
+  // The same route on a gateway without Redis is a clear 503, never a 202.
+  auto plain = StartGateway(Catalog({fn}), {});
+  ASSERT_TRUE(plain);
+  httplib::Client p("127.0.0.1", plain->port());
+  auto refused = p.Post("/hook", "{}", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_THAT(refused->body, HasSubstr("--redis"));
+}
+
 TEST_F(AsyncTest, TheAsyncExampleRunsAsDocumented) {
   // deploy/examples/async-python.yaml as the operator reads it: its inline code in a worker,
   // its async policy through the routing snapshot into the gateway's catalog.

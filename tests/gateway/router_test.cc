@@ -189,6 +189,18 @@ TEST(RouterTest, NoConflictsWithoutOverlap) {
   EXPECT_EQ(router.Match("GET", "/x").function, "a");
 }
 
+TEST(RouterTest, AsyncRoutesSayTheyAreAsync) {
+  Snapshot snap;
+  FunctionInfo fn;
+  fn.name = "hooks";
+  fn.routes = {{"/hook", {"POST"}, true}, {"/sync", {}, false}};
+  snap.functions["hooks"] = fn;
+  Router router = Router::Build(snap);
+  EXPECT_TRUE(router.Match("POST", "/hook").async);
+  EXPECT_FALSE(router.Match("GET", "/sync").async);
+  EXPECT_FALSE(router.Match("GET", "/function/hooks").async) << "default routes stay synchronous";
+}
+
 TEST(RouterTest, EmptyCatalogMatchesNothing) {
   Router router = Router::Build(Snapshot{});
   EXPECT_EQ(router.Match("GET", "/").kind, Kind::kNotFound);
