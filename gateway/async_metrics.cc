@@ -23,6 +23,8 @@ AsyncMetrics::AsyncMetrics(std::shared_ptr<prometheus::Registry> registry)
                     "Events given up on, by condition (RetriesExhausted, EventAgeExceeded)");
   destinations_ = counter("wisp_async_destination_records_total",
                           "Destination records written (on failure: dead-lettered)");
+  dead_lettered_ = counter("wisp_async_events_dead_lettered_total",
+                           "Failed events recorded to their onFailure destination");
   dropped_ = counter("wisp_async_events_dropped_total",
                      "Failed events with no onFailure destination, and unreadable entries");
   reclaimed_ = counter("wisp_async_events_reclaimed_total",
@@ -64,6 +66,7 @@ void AsyncMetrics::Failed(const std::string& fn, const std::string& condition) {
 void AsyncMetrics::DestinationWritten(const std::string& fn, const std::string& on,
                                       const std::string& kind) {
   destinations_->Add({{"function", fn}, {"on", on}, {"kind", kind}}).Increment();
+  if (on == "failure") dead_lettered_->Add({{"function", fn}, {"kind", kind}}).Increment();
 }
 void AsyncMetrics::Dropped(const std::string& fn, const std::string& reason) {
   dropped_->Add({{"function", fn}, {"reason", reason}}).Increment();

@@ -28,6 +28,7 @@ class AsyncMetrics {
   // condition: "RetriesExhausted", "EventAgeExceeded"
   void Failed(const std::string& function, const std::string& condition);
   // A destination record written: kind "stream" | "function", on "failure" | "success".
+  // On failure the event is also counted as dead-lettered.
   void DestinationWritten(const std::string& function, const std::string& on,
                           const std::string& kind);
   // A failed event with no onFailure destination, or an entry that could not be read.
@@ -46,6 +47,7 @@ class AsyncMetrics {
   prometheus::Family<prometheus::Counter>* succeeded_;
   prometheus::Family<prometheus::Counter>* failed_;
   prometheus::Family<prometheus::Counter>* destinations_;
+  prometheus::Family<prometheus::Counter>* dead_lettered_;
   prometheus::Family<prometheus::Counter>* dropped_;
   prometheus::Family<prometheus::Counter>* reclaimed_;
   prometheus::Family<prometheus::Counter>* redis_errors_;

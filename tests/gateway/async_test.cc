@@ -313,6 +313,8 @@ TEST_F(AsyncTest, AFailingHandlerRunsMaxRetriesPlusOneTimesThenReachesOnFailure)
   EXPECT_TRUE(gw->WaitForMetric(
       R"(wisp_async_events_failed_total{condition="RetriesExhausted",function="fails"})", 1));
   EXPECT_TRUE(gw->WaitForMetric(R"(wisp_async_events_retried_total{function="fails",reason="function_error"})", 2));
+  EXPECT_TRUE(gw->WaitForMetric(R"(wisp_async_events_dead_lettered_total{function="fails",kind="stream"})", 1));
+  EXPECT_TRUE(gw->WaitForMetric(R"(wisp_async_events_dead_lettered_total{function="once",kind="function"})", 1));
 }
 
 TEST_F(AsyncTest, EventsOlderThanTheMaximumAgeGoToOnFailureUnrun) {
