@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/flags/flag.h"
@@ -55,6 +56,10 @@ ABSL_FLAG(int, scale_to_zero_after_cap_seconds, 0,
           "When > 0, caps every Function's scaling.scaleToZeroAfterSeconds (tests, demos)");
 ABSL_FLAG(std::string, listen, "0.0.0.0", "Address for the gateways' stream and admin HTTP");
 ABSL_FLAG(int, port, 9100, "gRPC port of the gateways' routing stream (0 picks one)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "HOST or HOST:PORT where gateways reach this replica's routing stream; the leader writes "
+          "it into its Lease so that every gateway sends its reports to the leader. Without a "
+          "port, the bound --port is used. Default: $POD_IP when set, else nothing is advertised");
 ABSL_FLAG(int, admin_port, 9101, "Admin HTTP port for /metrics /healthz /readyz (0 picks one)");
 ABSL_FLAG(std::string, port_file, "", "Write \"<admin port>\" here once listening");
 
@@ -149,6 +154,18 @@ int main(int argc, char** argv) {
                {{"error", std::string(snapshots.status().message())}});
     return 1;
   }
+  std::string advertise = absl::GetFlag(FLAGS_advertise_address);
+  if (advertise.empty() && getenv("POD_IP") != nullptr) advertise = getenv("POD_IP");
+  absl::StatusOr<std::string> advertised = op::AdvertiseAddress(advertise, (*snapshots)->port());
+  if (!advertised.ok()) {
+    log::Error("bad --advertise_address", {{"error", std::string(advertised.status().message())}});
+    return 2;
+  }
+  operator_.set_advertise_address(*advertised);
+  op::SnapshotServer* snapshot_server = snapshots->get();
+  operator_.OnLeaderChange([snapshot_server](bool leading, const std::string& leader_address) {
+    snapshot_server->SetLeader(leading, leader_address);
+  });
   operator_.Start();
   auto admin = AdminServer::Start(absl::GetFlag(FLAGS_listen), absl::GetFlag(FLAGS_admin_port),
                                   registry, [&operator_] { return operator_.Synced(); });
@@ -161,6 +178,7 @@ int main(int argc, char** argv) {
   }
   log::Info("operator started", {{"server", kc->server}, {"identity", options.leader.identity},
                                  {"leader_elect", options.leader_elect ? "true" : "false"},
+                                 {"advertise_address", *advertised},
                                  {"redis", options.scheduler.redis},
                                  {"admin_port", (*admin)->port()},
                                  {"port", (*snapshots)->port()}});

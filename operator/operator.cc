@@ -59,6 +59,24 @@ Operator::Operator(kube::KubeClient* client, OperatorOptions options,
 
 Operator::~Operator() { Stop(); }
 
+void Operator::set_advertise_address(std::string address) {
+  options_.leader.advertise_address = std::move(address);
+}
+
+void Operator::OnLeaderChange(std::function<void(bool, const std::string&)> cb) {
+  on_leader_change_ = std::move(cb);
+}
+
+void Operator::NotifyLeader() {
+  if (!on_leader_change_) return;
+  std::string address;
+  {
+    std::lock_guard<std::mutex> l(leader_mu_);
+    address = leader_address_;
+  }
+  on_leader_change_(leading_.load(), address);
+}
+
 void Operator::Start() {
   functions_.Start();
   deployments_.Start();
@@ -71,15 +89,29 @@ void Operator::Start() {
           leader_gauge_->Set(1);
           EnqueueAll();
           if (scheduler_) scheduler_->Wake();
+          NotifyLeader();
         },
         [this] {
           leading_ = false;
           leader_gauge_->Set(0);
+          NotifyLeader();
+        },
+        [this](const std::string& address) {
+          {
+            std::lock_guard<std::mutex> l(leader_mu_);
+            leader_address_ = address;
+          }
+          NotifyLeader();
         });
     elector_->Start();
   } else {
     leading_ = true;
     leader_gauge_->Set(1);
+    {
+      std::lock_guard<std::mutex> l(leader_mu_);
+      leader_address_ = options_.leader.advertise_address;
+    }
+    NotifyLeader();
   }
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
   if (autoscaling_) autoscaling_->Start();

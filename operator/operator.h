@@ -5,12 +5,19 @@
 // in a couple of seconds. Every Function is requeued when leadership is gained and every
 // `resync`. The leader also autoscales (operator/autoscaling.h): feed it the gateways' reports
 // through autoscaling(). Given a Redis address, the leader fires schedule triggers too
-// (operator/scheduler.h). Thread-safe.
+// (operator/scheduler.h).
+//
+// Who leads is reported through OnLeaderChange (for the snapshot server, which tells the
+// gateways where to send their reports): whether this replica leads, and the address the
+// leader advertises in its Lease (operator/leader.h; this replica's own is set with
+// set_advertise_address). Without leader election this replica always leads. Thread-safe.
 #ifndef WISP_OPERATOR_OPERATOR_H_
 #define WISP_OPERATOR_OPERATOR_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +55,13 @@ class Operator {
   Operator(kube::KubeClient* client, OperatorOptions options,
            std::shared_ptr<prometheus::Registry> registry);
   ~Operator();
+  // Where this replica serves the gateways' stream ("host:port", see AdvertiseAddress), known
+  // once that server is bound. Call before Start(). Empty (the default): advertise nothing.
+  void set_advertise_address(std::string address);
+  // `cb(leading, leader_address)` is called whenever either changes (on the elector's thread),
+  // and once from Start() without leader election. leader_address is the live leader's
+  // advertised address, "" when unknown. Call before Start().
+  void OnLeaderChange(std::function<void(bool leading, const std::string& leader_address)> cb);
   void Start();
   void Stop();
   bool IsLeader();
@@ -61,6 +75,8 @@ class Operator {
  private:
   void Worker();
   void EnqueueAll();
+  // Calls on_leader_change_ with the current state (elector thread, or Start()).
+  void NotifyLeader();
 
   kube::KubeClient* client_;
   OperatorOptions options_;
@@ -76,6 +92,9 @@ class Operator {
   std::unique_ptr<Autoscaling> autoscaling_;
   std::unique_ptr<Scheduler> scheduler_;
   std::atomic<bool> leading_{false};
+  std::function<void(bool, const std::string&)> on_leader_change_;
+  std::mutex leader_mu_;
+  std::string leader_address_;  // guarded by leader_mu_
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
   std::thread resync_;

@@ -133,6 +133,8 @@ struct SnapshotServer::Impl : public v1::ControlPlane::CallbackService {
   std::set<SubscribeReactor*> subscribers ABSL_GUARDED_BY(mu);
   Snapshot current ABSL_GUARDED_BY(mu);
   bool stopped ABSL_GUARDED_BY(mu) = false;
+  bool leading ABSL_GUARDED_BY(mu) = true;
+  std::string leader_address ABSL_GUARDED_BY(mu);
 
   grpc::ServerBidiReactor<v1::GatewayReport, v1::RoutingSnapshot>* Subscribe(
       grpc::CallbackServerContext* context) override;
@@ -277,6 +279,8 @@ void SnapshotServer::Impl::HandleReport(const v1::GatewayReport& report, std::st
 // Rebuilds the table after changes (coalesced) and pushes it when it differs from the last.
 void SnapshotServer::Impl::Publish() {
   RoutingTable last;
+  bool last_leading = true;
+  std::string last_leader_address;
   bool have_last = false;
   uint64_t version = 0;
   while (true) {
@@ -293,16 +297,33 @@ void SnapshotServer::Impl::Publish() {
       signal->dirty = false;
     }
     RoutingTable table = BuildRouting(functions->List(), endpoint_slices->List());
-    if (have_last && table == last) continue;
+    bool now_leading;
+    std::string now_leader_address;
+    {
+      absl::MutexLock l(&mu);
+      now_leading = leading;
+      now_leader_address = leader_address;
+    }
+    if (have_last && table == last && now_leading == last_leading &&
+        now_leader_address == last_leader_address) {
+      continue;
+    }
     last = std::move(table);
+    last_leading = now_leading;
+    last_leader_address = now_leader_address;
     have_last = true;
-    auto snapshot = std::make_shared<const v1::RoutingSnapshot>(ToProto(last, ++version));
+    v1::RoutingSnapshot proto = ToProto(last, ++version);
+    proto.set_from_leader(last_leading);
+    proto.set_leader_address(last_leader_address);
+    auto snapshot = std::make_shared<const v1::RoutingSnapshot>(std::move(proto));
     snapshots->Increment();
     absl::MutexLock l(&mu);
     current = snapshot;
     for (SubscribeReactor* r : subscribers) r->Push(snapshot);
     log::Info("routing snapshot", {{"version", static_cast<int64_t>(version)},
                                    {"functions", static_cast<int64_t>(last.functions.size())},
+                                   {"leading", last_leading ? "true" : "false"},
+                                   {"leader_address", last_leader_address},
                                    {"subscribers", static_cast<int64_t>(subscribers.size())}});
   }
 }
@@ -348,6 +369,16 @@ SnapshotServer::SnapshotServer(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 SnapshotServer::~SnapshotServer() { Stop(); }
 
 int SnapshotServer::port() const { return impl_->port; }
+
+void SnapshotServer::SetLeader(bool leading, const std::string& leader_address) {
+  {
+    absl::MutexLock l(&impl_->mu);
+    if (impl_->leading == leading && impl_->leader_address == leader_address) return;
+    impl_->leading = leading;
+    impl_->leader_address = leader_address;
+  }
+  impl_->signal->Mark();
+}
 
 void SnapshotServer::Stop() {
   {

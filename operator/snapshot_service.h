@@ -6,6 +6,11 @@
 // Every replica serves snapshots, leader or not. No snapshot is sent before both caches have
 // synced (an empty table from a cold cache would make gateways drop every route).
 //
+// Only the leader's autoscaler acts on reports, so every snapshot also says whether this
+// replica leads and where the leader serves (SetLeader: RoutingSnapshot.from_leader and
+// leader_address); a gateway on a replica that does not lead resubscribes to the leader
+// (gateway/stream_catalog.h). A change of either is pushed at once, like a routing change.
+//
 // grpcpp stays in snapshot_service.cc. Thread-safe.
 #ifndef WISP_OPERATOR_SNAPSHOT_SERVICE_H_
 #define WISP_OPERATOR_SNAPSHOT_SERVICE_H_
@@ -80,6 +85,10 @@ class SnapshotServer {
       GatewayReportSink* sink, std::shared_ptr<prometheus::Registry> registry);
   ~SnapshotServer();  // Stop()
   int port() const;
+  // Who leads, as this replica sees it (Operator::OnLeaderChange): carried by every snapshot
+  // from now on and pushed to every subscriber when it changes. Until called: leading, no
+  // address (a lone operator). Never blocks on I/O.
+  void SetLeader(bool leading, const std::string& leader_address);
   // Ends every stream with UNAVAILABLE and stops serving. Idempotent.
   void Stop();
 

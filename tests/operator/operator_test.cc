@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -334,6 +335,91 @@ TEST_F(OperatorTest, OneLeaderAtATimeAndFailover) {
   ASSERT_TRUE(
       client_->Create(res::Functions(), "default", Function("two")).ok());
   EXPECT_TRUE(Eventually([&] { return Exists(res::Deployments(), "two"); }));
+}
+
+// The leader writes its address into the Lease; every replica reports the live leader's
+// address (and whether it leads) to OnLeaderChange, which feeds the gateways' snapshots.
+TEST_F(OperatorTest, LeaderAdvertisesItsAddressAndEveryReplicaSeesIt) {
+  struct Seen {
+    absl::Mutex mu;
+    bool leading = false;
+    std::string address;
+  };
+  Seen seen_a, seen_b;
+  auto start = [&](const std::string& identity, const std::string& address, Seen* seen) {
+    OperatorOptions o = Options();
+    o.leader_elect = true;
+    o.leader.identity = identity;
+    operators_.push_back(std::make_unique<Operator>(client_.get(), std::move(o),
+                                                    std::make_shared<prometheus::Registry>()));
+    Operator* op = operators_.back().get();
+    op->set_advertise_address(address);
+    op->OnLeaderChange([seen](bool leading, const std::string& leader_address) {
+      absl::MutexLock l(&seen->mu);
+      seen->leading = leading;
+      seen->address = leader_address;
+    });
+    op->Start();
+    return op;
+  };
+  auto state = [](Seen& seen) {
+    absl::MutexLock l(&seen.mu);
+    return std::make_pair(seen.leading, seen.address);
+  };
+  auto annotation = [&] {
+    json lease = Get(res::Leases(), "wisp-operator");
+    return lease["metadata"].value("annotations", json::object()).value(kLeaderAddressAnnotation, "");
+  };
+  Operator* a = start("a", "10.0.0.1:9100", &seen_a);
+  ASSERT_TRUE(Eventually([&] { return a->IsLeader(); }));
+  Operator* b = start("b", "10.0.0.2:9100", &seen_b);
+  EXPECT_TRUE(Eventually([&] {
+    return state(seen_a) == std::make_pair(true, std::string("10.0.0.1:9100")) &&
+           state(seen_b) == std::make_pair(false, std::string("10.0.0.1:9100"));
+  })) << state(seen_b).second;
+  EXPECT_EQ(annotation(), "10.0.0.1:9100");
+
+  a->Stop();  // releases the Lease
+  ASSERT_TRUE(Eventually([&] { return b->IsLeader(); }));
+  EXPECT_TRUE(Eventually(
+      [&] { return state(seen_b) == std::make_pair(true, std::string("10.0.0.2:9100")); }));
+  EXPECT_EQ(annotation(), "10.0.0.2:9100");
+  for (auto& o : operators_) o->Stop();  // before seen_a and seen_b go
+}
+
+TEST(AdvertiseAddressTest, HostsGetThePortAndAddressesStayAsGiven) {
+  struct Case {
+    std::string name, in;
+    int port;
+    std::string want;  // "!" = INVALID_ARGUMENT
+  };
+  const std::vector<Case> cases = {
+      {"empty advertises nothing", "", 9100, ""},
+      {"IPv4 host", "10.0.0.7", 9100, "10.0.0.7:9100"},
+      {"name", "op-0.example", 9100, "op-0.example:9100"},
+      {"IPv4 with port", "10.0.0.7:9200", 9100, "10.0.0.7:9200"},
+      {"bare IPv6", "fd00::7", 9100, "[fd00::7]:9100"},
+      {"bracketed IPv6", "[fd00::7]", 9100, "[fd00::7]:9100"},
+      {"bracketed IPv6 with port", "[fd00::7]:9200", 9100, "[fd00::7]:9200"},
+      {"port 0 (bound port unknown)", "10.0.0.7", 0, "!"},
+      {"port out of range", "10.0.0.7:70000", 9100, "!"},
+      {"port not a number", "10.0.0.7:http", 9100, "!"},
+      {"empty port", "10.0.0.7:", 9100, "!"},
+      {"empty host", ":9100", 9100, "!"},
+      {"unclosed bracket", "[fd00::7", 9100, "!"},
+      {"junk after bracket", "[fd00::7]x", 9100, "!"},
+      {"whitespace", "10.0.0.7 ", 9100, "!"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<std::string> got = AdvertiseAddress(c.in, c.port);
+    if (c.want == "!") {
+      EXPECT_TRUE(absl::IsInvalidArgument(got.status())) << got.status();
+    } else {
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(*got, c.want);
+    }
+  }
 }
 
 }  // namespace
