@@ -60,10 +60,27 @@ struct StreamCatalog::Impl {
     double queued = 0;
     std::map<std::string, double> endpoints;  // address -> in-flight
   };
+  // What the reports carry across streams (the catalog's thread only).
+  struct Reporting {
+    absl::Time next_sample;
+    absl::Time next_report;
+    std::map<std::string, Sums> sums;  // by function
+    int samples = 0;
+    std::map<std::string, absl::Time> demand_sent;  // function -> last demand signal sent
+  };
+  // How a stream ended: whether it delivered a snapshot, and the leader address it was told to
+  // follow (empty: none).
+  struct StreamEnd {
+    bool got_snapshot = false;
+    std::string follow;
+  };
   Options options;
   LoadsFn loads;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::ControlPlane::Stub> stub;
+  grpc::ChannelArguments channel_args;
+  std::unique_ptr<v1::ControlPlane::Stub> stub;  // to options.target
+  // To the leader address followed (the catalog's thread only); replaced when it changes.
+  std::string leader_target;
+  std::unique_ptr<v1::ControlPlane::Stub> leader_stub;
   std::function<void(std::shared_ptr<const Snapshot>)> on_change;
   std::thread thread;
 
@@ -76,12 +93,11 @@ struct StreamCatalog::Impl {
   bool demand_new ABSL_GUARDED_BY(mu) = false;
   bool stop ABSL_GUARDED_BY(mu) = false;
   int reconnects ABSL_GUARDED_BY(mu) = 0;
+  std::string target ABSL_GUARDED_BY(mu);  // of the stream in use
 
   void Run();
-  // Runs one stream until it ends or Stop(); true when it delivered a snapshot.
-  bool RunStream(absl::Time* next_sample, absl::Time* next_report, std::map<std::string, Sums>* sums,
-                 int* samples,
-                 std::map<std::string, absl::Time>* demand_sent);
+  // Runs one stream to `target` until it ends, redirects to the leader, or Stop().
+  StreamEnd RunStream(v1::ControlPlane::Stub* stub, const std::string& target, Reporting* r);
   void Received(const v1::RoutingSnapshot& snapshot) {
     absl::MutexLock l(&mu);
     received = std::make_unique<v1::RoutingSnapshot>(snapshot);
@@ -99,9 +115,10 @@ namespace {
 // until Close().
 class Stream : public grpc::ClientBidiReactor<v1::GatewayReport, v1::RoutingSnapshot> {
  public:
-  Stream(StreamCatalog::Impl* impl, absl::Duration lifetime) : impl_(impl) {
+  Stream(StreamCatalog::Impl* impl, v1::ControlPlane::Stub* stub, absl::Duration lifetime)
+      : impl_(impl) {
     context_.set_deadline(absl::ToChronoTime(absl::Now() + lifetime));
-    impl->stub->async()->Subscribe(&context_, this);
+    stub->async()->Subscribe(&context_, this);
     AddHold();
     StartRead(&snapshot_);
     StartCall();
@@ -170,41 +187,29 @@ class Stream : public grpc::ClientBidiReactor<v1::GatewayReport, v1::RoutingSnap
 
 }  // namespace
 
-bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_report,
-                                    std::map<std::string, Sums>* sums, int* samples,
-                                    std::map<std::string, absl::Time>* demand_sent) {
+StreamCatalog::Impl::StreamEnd StreamCatalog::Impl::RunStream(v1::ControlPlane::Stub* stub,
+                                                               const std::string& target,
+                                                               Reporting* r) {
   {
     absl::MutexLock l(&mu);
     stream_ended = false;
     received.reset();
   }
-  auto stream = std::make_unique<Stream>(this, options.stream_lifetime);
-  bool got_snapshot = false;
+  auto stream = std::make_unique<Stream>(this, stub, options.stream_lifetime);
+  StreamEnd end;
   while (true) {
     std::unique_ptr<v1::RoutingSnapshot> snapshot;
-    std::vector<std::string> demands;
     bool ended = false;
     {
       absl::MutexLock l(&mu);
       auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu) {
         return stop || stream_ended || received != nullptr || demand_new;
       };
-      mu.AwaitWithDeadline(absl::Condition(&woken), *next_sample);
+      mu.AwaitWithDeadline(absl::Condition(&woken), r->next_sample);
       if (stop) break;
       ended = stream_ended;
       snapshot = std::move(received);
       demand_new = false;
-      absl::Time now = absl::Now();
-      for (auto it = demand.begin(); it != demand.end();) {
-        auto sent = demand_sent->find(*it);
-        if (sent == demand_sent->end() || now - sent->second >= options.demand_interval) {
-          demands.push_back(*it);
-          (*demand_sent)[*it] = now;
-          it = demand.erase(it);
-        } else {
-          ++it;
-        }
-      }
     }
     if (snapshot != nullptr) {
       auto snap = std::make_shared<const Snapshot>(SnapshotFromProto(*snapshot));
@@ -213,53 +218,80 @@ bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_re
         current = snap;
         has_snapshot = true;
       }
-      if (!got_snapshot) {
+      if (!end.got_snapshot) {
         if (options.on_connected) options.on_connected(true);
-        log::Info("routing snapshot received", {{"operator", options.target},
-                                                {"version", static_cast<int64_t>(snapshot->version())},
-                                                {"functions", static_cast<int64_t>(snap->functions.size())}});
+        log::Info("routing snapshot received",
+                  {{"operator", target},
+                   {"version", static_cast<int64_t>(snapshot->version())},
+                   {"functions", static_cast<int64_t>(snap->functions.size())},
+                   {"from_leader", snapshot->from_leader() ? "true" : "false"},
+                   {"leader_address", snapshot->leader_address()}});
       }
-      got_snapshot = true;
+      end.got_snapshot = true;
       if (on_change) on_change(snap);
-    }
-    for (const std::string& fn : demands) {
-      v1::GatewayReport report;
-      report.set_gateway_id(options.gateway_id);
-      report.mutable_demand()->set_function(fn);
-      stream->Send(std::move(report));
+      // The sender does not lead and knows who does: reports sent here would be ignored.
+      if (!snapshot->from_leader() && !snapshot->leader_address().empty() &&
+          snapshot->leader_address() != target) {
+        end.follow = snapshot->leader_address();
+        break;
+      }
     }
     absl::Time now = absl::Now();
-    if (now >= *next_sample) {
-      *next_sample = now + options.sample_interval;
+    // Demands and reports wait for the stream's first snapshot: until then it is not known
+    // whether this replica leads.
+    if (end.got_snapshot) {
+      std::vector<std::string> demands;
+      {
+        absl::MutexLock l(&mu);
+        for (auto it = demand.begin(); it != demand.end();) {
+          auto sent = r->demand_sent.find(*it);
+          if (sent == r->demand_sent.end() || now - sent->second >= options.demand_interval) {
+            demands.push_back(*it);
+            r->demand_sent[*it] = now;
+            it = demand.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (const std::string& fn : demands) {
+        v1::GatewayReport report;
+        report.set_gateway_id(options.gateway_id);
+        report.mutable_demand()->set_function(fn);
+        stream->Send(std::move(report));
+      }
+    }
+    if (now >= r->next_sample) {
+      r->next_sample = now + options.sample_interval;
       for (const auto& [fn, load] : loads ? loads() : std::map<std::string, FunctionLoad>{}) {
-        Sums& sum = (*sums)[fn];
+        Sums& sum = r->sums[fn];
         sum.in_flight += load.in_flight;
         sum.queued += load.queued;
         // An endpoint missing from some samples counts as idle in them.
         for (const auto& [address, in_flight] : load.endpoints) sum.endpoints[address] += in_flight;
       }
-      ++*samples;
+      ++r->samples;
     }
-    if (now >= *next_report) {
+    if (now >= r->next_report && end.got_snapshot) {
       v1::GatewayReport report;
       report.set_gateway_id(options.gateway_id);
       v1::ConcurrencyReport* c = report.mutable_concurrency();
       c->set_interval_ms(absl::ToInt64Milliseconds(options.report_interval));
-      for (const auto& [fn, sum] : *sums) {
+      for (const auto& [fn, sum] : r->sums) {
         v1::FunctionConcurrency* f = c->add_functions();
         f->set_function(fn);
-        f->set_average_in_flight(*samples > 0 ? sum.in_flight / *samples : 0);
-        f->set_average_queued(*samples > 0 ? sum.queued / *samples : 0);
+        f->set_average_in_flight(r->samples > 0 ? sum.in_flight / r->samples : 0);
+        f->set_average_queued(r->samples > 0 ? sum.queued / r->samples : 0);
         for (const auto& [address, in_flight] : sum.endpoints) {
           v1::EndpointLoad* e = f->add_endpoints();
           e->set_address(address);
-          e->set_average_in_flight(*samples > 0 ? in_flight / *samples : 0);
+          e->set_average_in_flight(r->samples > 0 ? in_flight / r->samples : 0);
         }
       }
       stream->Send(std::move(report));
-      sums->clear();
-      *samples = 0;
-      *next_report = now + options.report_interval;
+      r->sums.clear();
+      r->samples = 0;
+      r->next_report = now + options.report_interval;
     }
     if (ended) break;
   }
@@ -269,36 +301,69 @@ bool StreamCatalog::Impl::RunStream(absl::Time* next_sample, absl::Time* next_re
     absl::MutexLock l(&mu);
     reconnects_now = ++reconnects;
   }
-  if (got_snapshot && options.on_connected) options.on_connected(false);
-  bool expected = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && got_snapshot;
+  if (end.got_snapshot && options.on_connected) options.on_connected(false);
+  bool expected = !end.follow.empty() ||
+                  (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && end.got_snapshot);
   if (!expected) {
     log::Warn("operator stream ended; keeping the last snapshot",
-              {{"operator", options.target}, {"code", static_cast<int64_t>(status.error_code())},
+              {{"operator", target}, {"code", static_cast<int64_t>(status.error_code())},
                {"error", status.error_message()}, {"reconnects", static_cast<int64_t>(reconnects_now)}});
   }
-  return got_snapshot;
+  return end;
 }
 
 void StreamCatalog::Impl::Run() {
-  absl::Duration backoff = options.backoff_initial;
-  absl::Time next_sample = absl::Now();
-  absl::Time next_report = absl::Now() + options.report_interval;
-  std::map<std::string, Sums> sums;  // by function
-  int samples = 0;
-  std::map<std::string, absl::Time> demand_sent;
+  absl::Duration backoff = options.backoff_initial;         // after a stream without a snapshot
+  absl::Duration follow_backoff = options.backoff_initial;  // between consecutive redirects
+  Reporting reporting;
+  reporting.next_sample = absl::Now();
+  reporting.next_report = absl::Now() + options.report_interval;
+  std::string leader;  // the leader address followed; empty: options.target
   while (true) {
     {
       absl::MutexLock l(&mu);
       if (stop) return;
     }
-    if (RunStream(&next_sample, &next_report, &sums, &samples, &demand_sent)) {
+    v1::ControlPlane::Stub* to = stub.get();
+    std::string to_target = options.target;
+    if (!leader.empty()) {
+      if (leader != leader_target || leader_stub == nullptr) {
+        leader_stub = v1::ControlPlane::NewStub(grpc::CreateCustomChannel(
+            leader, grpc::InsecureChannelCredentials(), channel_args));
+        leader_target = leader;
+      }
+      to = leader_stub.get();
+      to_target = leader;
+    }
+    {
+      absl::MutexLock l(&mu);
+      target = to_target;
+    }
+    StreamEnd end = RunStream(to, to_target, &reporting);
+    absl::Duration wait;
+    if (!end.follow.empty()) {
+      log::Info("following the operator leader", {{"from", to_target}, {"leader", end.follow},
+                                                   {"delay_ms", absl::ToInt64Milliseconds(follow_backoff)}});
+      leader = end.follow;
+      wait = follow_backoff;
+      follow_backoff = std::min(follow_backoff * 2, options.backoff_max);
       backoff = options.backoff_initial;
+    } else if (end.got_snapshot) {
+      backoff = options.backoff_initial;
+      follow_backoff = options.backoff_initial;
       continue;  // a stream that worked is replaced at once
+    } else if (!leader.empty()) {
+      log::Warn("operator leader unreachable; back to the configured operator",
+                {{"leader", leader}, {"operator", options.target}});
+      leader.clear();
+      continue;
+    } else {
+      wait = backoff;
+      backoff = std::min(backoff * 2, options.backoff_max);
     }
     absl::MutexLock l(&mu);
     auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return stop; };
-    if (mu.AwaitWithTimeout(absl::Condition(&stopped), backoff)) return;
-    backoff = std::min(backoff * 2, options.backoff_max);
+    if (mu.AwaitWithTimeout(absl::Condition(&stopped), wait)) return;
   }
 }
 
@@ -306,7 +371,7 @@ absl::StatusOr<std::unique_ptr<StreamCatalog>> StreamCatalog::Create(Options opt
                                                                      LoadsFn loads) {
   if (options.target.empty()) return absl::InvalidArgumentError("the operator's address is empty");
   auto impl = std::make_unique<Impl>();
-  grpc::ChannelArguments args;
+  grpc::ChannelArguments& args = impl->channel_args;
   // Notice a dead operator within ~15 s even when no write fails.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -318,8 +383,8 @@ absl::StatusOr<std::unique_ptr<StreamCatalog>> StreamCatalog::Create(Options opt
               static_cast<int>(absl::ToInt64Milliseconds(options.backoff_initial)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.backoff_max)));
-  impl->channel = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
-  impl->stub = v1::ControlPlane::NewStub(impl->channel);
+  impl->stub = v1::ControlPlane::NewStub(
+      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args));
   impl->options = std::move(options);
   impl->loads = std::move(loads);
   return std::unique_ptr<StreamCatalog>(new StreamCatalog(std::move(impl)));
@@ -365,6 +430,11 @@ bool StreamCatalog::HasSnapshot() {
 int StreamCatalog::Reconnects() {
   absl::MutexLock l(&impl_->mu);
   return impl_->reconnects;
+}
+
+std::string StreamCatalog::Target() {
+  absl::MutexLock l(&impl_->mu);
+  return impl_->target.empty() ? impl_->options.target : impl_->target;
 }
 
 }  // namespace wisp::gateway

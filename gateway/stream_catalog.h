@@ -9,6 +9,18 @@
 // received snapshot). Each stream lives at most `stream_lifetime` (its deadline), then is
 // replaced at once. Logged and counted (Reconnects(), Options::on_connected).
 //
+// Following the leader: only the operator's leader autoscales, so reports must reach it. Each
+// snapshot says whether its sender leads and where the leader serves (from_leader,
+// leader_address). Per snapshot received on a stream to target T:
+//   from_leader, or leader_address empty, or leader_address == T -> stay on T;
+//   otherwise -> install the snapshot, end the stream, resubscribe to leader_address (after a
+//                delay of 100 ms doubling to 5 s over consecutive redirects; reset when a stream
+//                ends without redirecting after a snapshot).
+// A stream to a followed leader that fails before its first snapshot falls back to
+// `Options::target` (the configured one) at once. Reports and demand signals are sent only on
+// a stream that has delivered a snapshot and did not redirect; until then they wait (loads keep
+// being sampled, demands are kept). The snapshot in force is kept throughout.
+//
 // grpcpp stays in stream_catalog.cc. Thread-safe; OnChange callbacks run on the catalog's thread.
 #ifndef WISP_GATEWAY_STREAM_CATALOG_H_
 #define WISP_GATEWAY_STREAM_CATALOG_H_
@@ -62,6 +74,8 @@ class StreamCatalog : public FunctionCatalog {
   bool HasSnapshot();
   // Streams that ended (for any reason) since Start.
   int Reconnects();
+  // The target of the stream in use: Options::target, or the leader's address it follows.
+  std::string Target();
 
   struct Impl;
 

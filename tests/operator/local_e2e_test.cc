@@ -227,6 +227,41 @@ TEST_F(LocalE2ETest, LeaderKilledUnderLoadGatewayKeepsServing) {
   EXPECT_GT(load.ok(), at_takeover);
 }
 
+// Two operators, and the gateway's --operator names only the standby (op-1): its first stream
+// lands on a replica whose autoscaler does nothing. It must follow the leader's advertised
+// address so that its load scales the function up, and its demand wakes it from zero.
+// Regression test: reports sent to a non-leader were ignored, so nothing ever scaled.
+TEST_F(LocalE2ETest, GatewayOnTheStandbyScalesUpAndWakesFromZero) {
+  LocalPlatformOptions options;
+  options.operators = 2;
+  options.gateway_operators = {1};
+  Start(options);
+  LocalPlatform& p = *platform_;
+  ASSERT_EQ(p.LeaseHolder(), "op-0");
+  ASSERT_TRUE(p.Apply(SlowFunction("follow", {{"minScale", 0}, {"maxScale", 4}})).ok());
+  ASSERT_TRUE(p.WaitReady("follow")) << "not Ready";
+  ASSERT_EQ(Get("/follow").first, 200);
+  EXPECT_TRUE(Eventually(
+      [&] { return absl::StrContains(p.gateway().Log(), "following the operator leader"); },
+      absl::Seconds(10)));
+
+  {
+    Load load(p.gateway_port(), "/follow?sleep=0.3", "hello follow", 6);
+    EXPECT_TRUE(Eventually([&] { return p.ReadyReplicas("follow") >= 3; }, absl::Seconds(30)))
+        << "desired " << p.DesiredReplicas("follow") << ", ready " << p.ReadyReplicas("follow");
+    load.Stop();
+    EXPECT_EQ(load.failed(), 0) << load.first_failure();
+  }
+  EXPECT_TRUE(Eventually(
+      [&] { return p.DesiredReplicas("follow") == 0 && p.WorkerProcesses("follow") == 0; },
+      absl::Seconds(40)))
+      << "desired " << p.DesiredReplicas("follow") << ", workers " << p.WorkerProcesses("follow");
+  auto [status, body] = Get("/follow");
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_EQ(body, "hello follow");
+  EXPECT_GE(p.DesiredReplicas("follow"), 1);
+}
+
 // A restarted gateway subscribes again: it serves the routes it had, and new ones.
 TEST_F(LocalE2ETest, GatewayRestartedResubscribesAndServes) {
   Start();

@@ -198,6 +198,7 @@ absl::StatusOr<std::unique_ptr<LocalPlatform>> LocalPlatform::Start(LocalPlatfor
         "nodejs20=wisp/worker-nodejs20:local,provided=wisp/worker-provided:local",
         "--gateway_url=http://127.0.0.1",
         absl::StrCat("--identity=op-", i),
+        "--advertise_address=127.0.0.1",  // with the port it binds
         absl::StrCat("--autoscaler_stable_window_seconds=", options.stable_window_seconds),
         absl::StrCat("--autoscaler_panic_window_seconds=", options.panic_window_seconds),
         absl::StrCat("--autoscaler_scale_down_delay_seconds=", options.scale_down_delay_seconds),
@@ -263,7 +264,16 @@ absl::Status LocalPlatform::StartGateway(int port) {
   std::error_code ec;
   fs::remove(port_file, ec);
   std::vector<std::string> addresses;
-  for (int p : operator_ports_) addresses.push_back(absl::StrCat("127.0.0.1:", p));
+  if (options_.gateway_operators.empty()) {
+    for (int p : operator_ports_) addresses.push_back(absl::StrCat("127.0.0.1:", p));
+  } else {
+    for (int i : options_.gateway_operators) {
+      if (i < 0 || i >= static_cast<int>(operator_ports_.size())) {
+        return absl::InvalidArgumentError(absl::StrCat("gateway_operators: no operator ", i));
+      }
+      addresses.push_back(absl::StrCat("127.0.0.1:", operator_ports_[i]));
+    }
+  }
   std::vector<std::string> argv = {BinDir() + "/wisp-gateway",
                                    "--operator=ipv4:" + absl::StrJoin(addresses, ","),
                                    "--gateway_id=gateway-test",

@@ -2,9 +2,10 @@
 // `wisp up` runs it but with ports picked by the kernel and short autoscaler windows, so that
 // end-to-end tests finish in seconds:
 //   wisp-apiserver (port 0, in memory) + the Function CRD (deploy/crds), wisp-kubelet (workers
-//   with the real python3/node), N wisp-operator (leader-elected when N > 1), one wisp-gateway
-//   subscribed to every operator (a gRPC `ipv4:` target listing them: pick-first, so it talks
-//   to the first one that answers).
+//   with the real python3/node), N wisp-operator (leader-elected when N > 1, each advertising
+//   127.0.0.1:<its port> in the Lease), one wisp-gateway subscribed to every operator (a gRPC
+//   `ipv4:` target listing them: pick-first, so it talks to the first one that answers, and
+//   then follows the leader's advertised address).
 // Every process gets a parent-death signal and is stopped at destruction (SIGTERM, then SIGKILL).
 // Not thread-safe: one test thread drives it (the load it serves may come from any thread).
 #ifndef WISP_TESTS_TESTING_LOCAL_PLATFORM_H_
@@ -62,6 +63,9 @@ struct LocalPlatformOptions {
   int retry_period_seconds = 1;
   std::vector<std::string> operator_args;  // extra flags
   std::vector<std::string> gateway_args;   // extra flags
+  // The operators the gateway's --operator lists, by index, in order. Empty: all, in start
+  // order (op-0, which leads, first).
+  std::vector<int> gateway_operators;
   absl::Duration ready_timeout = absl::Seconds(30);
 };
 
