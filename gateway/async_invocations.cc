@@ -326,13 +326,22 @@ void AsyncDispatcher::Process(redis::Client& client, const Work& work) {
   events::AsyncStore store(&client);
 
   // Settles the entry, retrying Redis until it answers; gives up only when stopping, which
-  // leaves the entry pending for a reclaim (the event runs again: at least once).
+  // leaves the entry pending for a reclaim (the event runs again: at least once), or when Redis
+  // refused a command of the transaction (a destination key of another type): the rest of the
+  // transaction ran, so the entry is settled but the record is lost: logged whole and counted.
   auto settle = [&](const events::AsyncEvent& event, const events::AsyncStore::Settle& s) {
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       absl::Status st = store.Complete(key, work.entry.id, event, s, absl::Now());
       if (st.ok()) return;
       if (metrics_) metrics_->RedisError("settle");
+      if (st.code() == absl::StatusCode::kFailedPrecondition) {
+        log::Error("async dispatch: Redis refused the destination write; the record is lost",
+                   {{"function", lane.name}, {"invocation_id", event.invocation_id},
+                    {"error", std::string(st.message())}, {"record", s.record}});
+        if (metrics_) metrics_->Dropped(lane.name, "destination_refused");
+        return;
+      }
       {
         std::unique_lock<std::mutex> lock(mu_);
         if (stopping_) {

@@ -317,6 +317,27 @@ TEST_F(AsyncTest, AFailingHandlerRunsMaxRetriesPlusOneTimesThenReachesOnFailure)
   EXPECT_TRUE(gw->WaitForMetric(R"(wisp_async_events_dead_lettered_total{function="once",kind="function"})", 1));
 }
 
+TEST_F(AsyncTest, ADestinationRedisRefusesIsCountedAndDoesNotStallDispatch) {
+  // onFailure names a key that holds a string: XADD to it fails with WRONGTYPE.
+  redis::Client c({.address = redis_->address()});
+  ASSERT_TRUE(c.Command({"SET", "taken", "not a stream"}).ok());
+  auto worker = StartWorker("fn", 1);
+  ASSERT_TRUE(worker);
+  json policy = {{"maxRetries", 0}, {"onFailure", {{"stream", "taken"}}}};
+  auto gw = StartGateway(Catalog({Function("fn", {worker.get()}, 1, policy)}),
+                         {"--redis=" + redis_->address(), "--gateway_id=g1",
+                          "--async_per_function=1", "--async_concurrency=1"});
+  ASSERT_TRUE(gw);
+  ASSERT_EQ(Event(gw->port(), "fn", {{"n", 1}, {"fail", "x"}}).first, 202);
+  EXPECT_TRUE(gw->WaitForMetric(
+      R"(wisp_async_events_dropped_total{function="fn",reason="destination_refused"})", 1));
+  // The one executor is free again: the next event runs.
+  auto [status, id] = Event(gw->port(), "fn", {{"n", 2}});
+  ASSERT_EQ(status, 202);
+  EXPECT_THAT(WaitDone({id}, absl::Seconds(20)), ::testing::IsEmpty());
+  EXPECT_TRUE(Stream(events::AsyncStreamKey("default", "fn")).empty());
+}
+
 TEST_F(AsyncTest, EventsOlderThanTheMaximumAgeGoToOnFailureUnrun) {
   // No endpoints: every attempt is a throttle (no capacity) retried until the age runs out.
   json policy = {{"maxEventAgeSeconds", 60}, {"onFailure", {{"stream", "expired"}}}};
