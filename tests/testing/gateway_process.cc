@@ -1,14 +1,7 @@
 #include "tests/testing/gateway_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -18,26 +11,6 @@
 #include "absl/time/clock.h"
 
 namespace wisp::testing {
-namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int WaitForExit(pid_t pid, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return status;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return -1;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
     const std::string& catalog_json, std::vector<std::string> args) {
@@ -52,38 +25,18 @@ absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
     argv.push_back("--catalog=" + dir + "/catalog.json");
   }
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  std::string out = dir + "/stdout", err = dir + "/stderr";
-  g->pid_ = fork();
-  if (g->pid_ == 0) {
-    int i = ::open("/dev/null", O_RDONLY);
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(i, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    execv(cargv[0], cargv.data());
-    _exit(127);
-  }
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      std::move(argv), {.stdout_path = dir + "/stdout", .stderr_path = dir + "/stderr"});
+  if (!process.ok()) return process.status();
+  g->process_ = *std::move(process);
   absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (true) {
-    std::vector<std::string> parts =
-        absl::StrSplit(ReadFile(port_file), absl::ByAnyChar(" \n"), absl::SkipEmpty());
-    if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &g->port_) &&
-        absl::SimpleAtoi(parts[1], &g->admin_port_)) {
-      break;
-    }
-    int status = 0;
-    if (waitpid(g->pid_, &status, WNOHANG) == g->pid_) {
-      g->pid_ = -1;
-      return absl::InternalError(absl::StrCat("gateway exited at start: ", g->Stderr()));
-    }
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("gateway did not listen: ", g->Stderr()));
-    }
-    absl::SleepFor(absl::Milliseconds(5));
+  absl::Status listening =
+      g->process_->WaitForPorts(port_file, deadline, &g->port_, &g->admin_port_);
+  if (absl::IsDeadlineExceeded(listening)) {
+    return absl::DeadlineExceededError(absl::StrCat("gateway did not listen: ", g->Stderr()));
+  }
+  if (!listening.ok()) {
+    return absl::InternalError(absl::StrCat("gateway exited at start: ", g->Stderr()));
   }
   while (!HttpGet(g->admin_port_, "/readyz").ok()) {
     if (absl::Now() > deadline) {
@@ -94,12 +47,7 @@ absl::StatusOr<std::unique_ptr<GatewayProcess>> GatewayProcess::Start(
   return g;
 }
 
-GatewayProcess::~GatewayProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    WaitForExit(pid_, absl::Seconds(10));
-  }
-}
+GatewayProcess::~GatewayProcess() = default;  // the Subprocess SIGKILLs
 
 void GatewayProcess::WriteCatalog(const std::string& catalog_json) {
   std::string path = dir_->path() + "/catalog.json";
@@ -133,14 +81,10 @@ bool GatewayProcess::WaitForMetric(const std::string& series, double value,
 }
 
 int GatewayProcess::Signal(int sig, absl::Duration timeout) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, sig);
-  int status = WaitForExit(pid_, timeout);
-  if (status != -1) pid_ = -1;
-  return status;
+  return process_->Signal(sig, timeout);
 }
 
-std::string GatewayProcess::Stdout() const { return ReadFile(dir_->path() + "/stdout"); }
-std::string GatewayProcess::Stderr() const { return ReadFile(dir_->path() + "/stderr"); }
+std::string GatewayProcess::Stdout() const { return process_->Stdout(); }
+std::string GatewayProcess::Stderr() const { return process_->Stderr(); }
 
 }  // namespace wisp::testing

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/worker_process.h"
 
 namespace wisp::testing {
@@ -27,7 +28,7 @@ class GatewayProcess {
 
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
 
   // Replaces the catalog file atomically; the gateway notices within its poll interval.
   void WriteCatalog(const std::string& catalog_json);
@@ -46,10 +47,10 @@ class GatewayProcess {
 
  private:
   GatewayProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<TempDir> dir_;  // outlives process_, whose output it holds
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
   int admin_port_ = 0;
-  std::unique_ptr<TempDir> dir_;
 };
 
 }  // namespace wisp::testing

@@ -1,14 +1,5 @@
 #include "tests/testing/operator_process.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,16 +7,6 @@
 #include "absl/strings/strip.h"
 
 namespace wisp::testing {
-namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 OperatorProcess::OperatorProcess(const std::string& server_url, const std::string& identity,
                                  const std::vector<std::string>& extra)
@@ -42,45 +23,20 @@ OperatorProcess::OperatorProcess(const std::string& server_url, const std::strin
       "--port_file=" + dir_.path() + "/port",
   };
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::string log = dir_.path() + "/stderr";
-  pid_ = fork();
-  if (pid_ == 0) {
-    // Only async-signal-safe calls between fork and exec: the parent has threads.
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  // A fork that fails leaves no process: Running() is false and Describe() says exit status -1.
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start(std::move(args), {.stdout_path = log, .stderr_path = log});
+  if (process.ok()) process_ = *std::move(process);
 }
 
 OperatorProcess::~OperatorProcess() { Kill(); }
 
 void OperatorProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  exit_status_ = status;
-  pid_ = -1;
+  if (process_ != nullptr) process_->Kill();
 }
 
-bool OperatorProcess::Running() {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  if (waitpid(pid_, &status, WNOHANG) == pid_) {
-    exit_status_ = status;
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
+bool OperatorProcess::Running() { return process_ != nullptr && process_->Running(); }
 
 int OperatorProcess::AdminPort() const {
   int port = 0;
@@ -110,7 +66,8 @@ double OperatorProcess::Metric(const std::string& name) const {
 std::string OperatorProcess::Log() const { return ReadFile(dir_.path() + "/stderr"); }
 
 std::string OperatorProcess::Describe() const {
-  return absl::StrCat("--- ", identity_, " (exit status ", exit_status_, ") ---\n", Log());
+  int exit_status = process_ != nullptr ? process_->exit_status() : -1;
+  return absl::StrCat("--- ", identity_, " (exit status ", exit_status, ") ---\n", Log());
 }
 
 }  // namespace wisp::testing

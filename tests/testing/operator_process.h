@@ -3,11 +3,11 @@
 #ifndef WISP_TESTS_TESTING_OPERATOR_PROCESS_H_
 #define WISP_TESTS_TESTING_OPERATOR_PROCESS_H_
 
-#include <sys/types.h>
-
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "tests/testing/subprocess.h"
 #include "tests/testing/worker_process.h"
 
 namespace wisp::testing {
@@ -36,9 +36,8 @@ class OperatorProcess {
 
  private:
   std::string identity_;
-  TempDir dir_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
+  TempDir dir_;  // outlives process_, whose output it holds
+  std::unique_ptr<Subprocess> process_;
 };
 
 }  // namespace wisp::testing

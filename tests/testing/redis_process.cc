@@ -1,13 +1,8 @@
 #include "tests/testing/redis_process.h"
 
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -40,26 +35,17 @@ absl::StatusOr<std::unique_ptr<RedisProcess>> RedisProcess::Start() {
 }
 
 absl::Status RedisProcess::Launch() {
-  std::vector<std::string> args = {
-      "redis-server", "--port", absl::StrCat(port_), "--bind", "127.0.0.1",
-      "--dir", dir_->path(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-      "--logfile", dir_->path() + "/redis.log"};
-  pid_ = fork();
-  if (pid_ == 0) {
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp("redis-server", argv.data());
-    _exit(127);
-  }
+  // Its output goes to its --logfile; stdout and stderr stay the test's.
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {"redis-server", "--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--dir",
+       dir_->path(), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+       "--logfile", dir_->path() + "/redis.log"});
+  if (!process.ok()) return process.status();
+  process_ = *std::move(process);
   redis::Client client({.address = address(), .connect_timeout = absl::Milliseconds(200)});
   absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::UnavailableError("redis-server exited at start");
-    }
+    if (!process_->Running()) return absl::UnavailableError("redis-server exited at start");
     absl::StatusOr<redis::Reply> pong = client.Command({"PING"});
     if (pong.ok()) return absl::OkStatus();
     // Loading the AOF answers LOADING: keep waiting.
@@ -72,10 +58,7 @@ absl::Status RedisProcess::Launch() {
 std::string RedisProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 void RedisProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  if (process_ != nullptr) process_->Kill();
 }
 
 absl::Status RedisProcess::Restart() {

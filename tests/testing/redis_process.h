@@ -4,12 +4,11 @@
 #ifndef WISP_TESTS_TESTING_REDIS_PROCESS_H_
 #define WISP_TESTS_TESTING_REDIS_PROCESS_H_
 
-#include <sys/types.h>
-
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/worker_process.h"
 
 namespace wisp::testing {
@@ -29,9 +28,9 @@ class RedisProcess {
  private:
   RedisProcess() = default;
   absl::Status Launch();
-  pid_t pid_ = -1;
+  std::unique_ptr<TempDir> dir_;  // the data folder, kept across restarts
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
-  std::unique_ptr<TempDir> dir_;
 };
 
 // A free TCP port on 127.0.0.1 (bound, then released).

@@ -1,68 +1,24 @@
 #include "tests/testing/worker_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <httplib.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace wisp::testing {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-pid_t Spawn(const std::vector<std::string>& full_argv, const std::string& in,
-            const std::string& out, const std::string& err) {
-  std::vector<char*> argv;
-  for (const auto& a : full_argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int i = ::open(in.empty() ? "/dev/null" : in.c_str(), O_RDONLY);
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(i, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-pid_t SpawnWorker(const std::vector<std::string>& args, const std::string& out,
-                  const std::string& err) {
+std::vector<std::string> WorkerArgv(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {BinDir() + "/wisp-worker"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Spawn(argv, "", out, err);
-}
-
-int WaitFor(pid_t pid, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return -1;
+  return argv;
 }
 
 }  // namespace
@@ -103,22 +59,17 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(std::vector<
   args.insert(args.end(), {"--listen=127.0.0.1", "--port=0", "--admin_port=0",
                            "--port_file=" + port_file,
                            "--work_dir=" + w->dir_->path() + "/work"});
-  w->pid_ = SpawnWorker(args, w->dir_->path() + "/stdout", w->dir_->path() + "/stderr");
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      WorkerArgv(args),
+      {.stdout_path = w->dir_->path() + "/stdout", .stderr_path = w->dir_->path() + "/stderr"});
+  if (!process.ok()) return process.status();
+  w->process_ = *std::move(process);
   absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (true) {
-    std::string ports = ReadAll(port_file);
-    std::vector<std::string> parts = absl::StrSplit(ports, absl::ByAnyChar(" \n"), absl::SkipEmpty());
-    if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &w->port_) &&
-        absl::SimpleAtoi(parts[1], &w->admin_port_)) {
-      break;
-    }
-    int status = 0;
-    if (waitpid(w->pid_, &status, WNOHANG) == w->pid_) {
-      w->pid_ = -1;
-      return absl::InternalError(absl::StrCat("worker exited at start: ", w->Stderr()));
-    }
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("worker did not listen");
-    absl::SleepFor(absl::Milliseconds(10));
+  absl::Status listening =
+      w->process_->WaitForPorts(port_file, deadline, &w->port_, &w->admin_port_);
+  if (absl::IsDeadlineExceeded(listening)) return absl::DeadlineExceededError("worker did not listen");
+  if (!listening.ok()) {
+    return absl::InternalError(absl::StrCat("worker exited at start: ", w->Stderr()));
   }
   w->client_ = worker::WorkerClient::Create(w->target());
   while (!w->client_->CheckHealth(absl::Seconds(2)).ok()) {
@@ -128,12 +79,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(std::vector<
   return w;
 }
 
-WorkerProcess::~WorkerProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    WaitFor(pid_, absl::Seconds(10));
-  }
-}
+WorkerProcess::~WorkerProcess() = default;  // the Subprocess SIGKILLs
 
 std::string WorkerProcess::target() const { return absl::StrCat("127.0.0.1:", port_); }
 
@@ -146,37 +92,34 @@ absl::StatusOr<v1::InvokeResponse> WorkerProcess::Invoke(const std::string& payl
 }
 
 int WorkerProcess::Signal(int sig, absl::Duration timeout) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, sig);
-  int status = WaitFor(pid_, timeout);
-  if (status != -1) pid_ = -1;
-  return status;
+  return process_->Signal(sig, timeout);
 }
 
-std::string WorkerProcess::Stdout() const { return ReadAll(dir_->path() + "/stdout"); }
-std::string WorkerProcess::Stderr() const { return ReadAll(dir_->path() + "/stderr"); }
+std::string WorkerProcess::Stdout() const { return process_->Stdout(); }
+std::string WorkerProcess::Stderr() const { return process_->Stderr(); }
 
 RunResult RunWorkerToExit(const std::vector<std::string>& args, absl::Duration timeout) {
-  std::vector<std::string> argv = {BinDir() + "/wisp-worker"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, "", timeout);
+  return RunProcess(WorkerArgv(args), "", timeout);
 }
 
 RunResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_text,
                      absl::Duration timeout) {
   TempDir dir;
   dir.Write("stdin", stdin_text);
-  pid_t pid = Spawn(argv, dir.path() + "/stdin", dir.path() + "/stdout", dir.path() + "/stderr");
-  int status = WaitFor(pid, timeout);
   RunResult r;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process =
+      Subprocess::Start(argv, {.stdin_path = dir.path() + "/stdin",
+                               .stdout_path = dir.path() + "/stdout",
+                               .stderr_path = dir.path() + "/stderr"});
+  if (!process.ok()) return r;
+  int status = (*process)->Wait(timeout);
   if (status == -1) {
-    ::kill(pid, SIGKILL);
-    WaitFor(pid, absl::Seconds(5));
+    (*process)->Kill();
   } else if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   }
-  r.stdout_text = ReadAll(dir.path() + "/stdout");
-  r.stderr_text = ReadAll(dir.path() + "/stderr");
+  r.stdout_text = (*process)->Stdout();
+  r.stderr_text = (*process)->Stderr();
   return r;
 }
 

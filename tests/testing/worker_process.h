@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/testing/subprocess.h"
 #include "worker/worker_client.h"
 
 namespace wisp::testing {
@@ -40,7 +41,7 @@ class WorkerProcess {
 
   std::string target() const;
   int admin_port() const { return admin_port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
   worker::WorkerClient& client() { return *client_; }
 
   // One invocation with a fresh request id; the reply or the gRPC status.
@@ -54,10 +55,10 @@ class WorkerProcess {
 
  private:
   WorkerProcess() = default;
-  pid_t pid_ = -1;
+  std::unique_ptr<TempDir> dir_;  // outlives process_, whose output it holds
+  std::unique_ptr<Subprocess> process_;
   int port_ = 0;
   int admin_port_ = 0;
-  std::unique_ptr<TempDir> dir_;
   std::unique_ptr<worker::WorkerClient> client_;
 };
 
