@@ -1,24 +1,13 @@
 // Leader failover between two wisp-operator PROCESSES against the Kubernetes API test server
 // (in-process, real HTTP on loopback). The leader is SIGKILLed, so it cannot release the Lease:
 // the standby must wait for the Lease to expire, take it, and reconcile.
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -26,13 +15,14 @@
 #include "operator/apiserver/store.h"
 #include "operator/apiserver/yaml.h"
 #include "operator/kube/client.h"
-#include "tests/testing/worker_process.h"
+#include "tests/testing/operator_process.h"
 #include "tests/testing/test_cluster.h"
 
 namespace wisp::op {
 namespace {
 
 using nlohmann::json;
+using testing::OperatorProcess;
 namespace res = kube::resources;
 
 // Short leases so that a failover takes seconds. The leader renews every second and its claim
@@ -40,13 +30,6 @@ namespace res = kube::resources;
 constexpr int kLeaseDurationSeconds = 3;
 constexpr int kRenewDeadlineSeconds = 2;
 constexpr int kRetryPeriodSeconds = 1;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Polls `done` until it holds or `timeout` passes.
 bool Eventually(const std::function<bool()>& done,
@@ -71,104 +54,6 @@ json Function(const std::string& name) {
                "def handler(event, context):\n    return event\n"}}}}}};
 }
 
-// One wisp-operator process; SIGKILLed and reaped at destruction if still running.
-class OperatorProcess {
- public:
-  OperatorProcess(const std::string& server_url, const std::string& identity)
-      : identity_(identity) {
-    std::vector<std::string> args = {
-        testing::BinDir() + "/wisp-operator",
-        "--server=" + server_url,
-        "--leader_elect",
-        "--lease_namespace=default",
-        "--identity=" + identity,
-        absl::StrCat("--lease_duration_seconds=", kLeaseDurationSeconds),
-        absl::StrCat("--renew_deadline_seconds=", kRenewDeadlineSeconds),
-        absl::StrCat("--retry_period_seconds=", kRetryPeriodSeconds),
-        "--worker_images=python3.11=wisp/worker-python3.11:test,"
-        "nodejs20=wisp/worker-nodejs20:test,provided=wisp/worker-provided:test",
-        "--gateway_url=http://gateway.test",
-        "--listen=127.0.0.1",
-        "--port=0",  // the gateways' stream: each process needs its own port
-        "--admin_port=0",
-        "--port_file=" + dir_.path() + "/port",
-    };
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::string log = dir_.path() + "/stderr";
-    pid_ = fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls between fork and exec: the parent has threads.
-      int in = ::open("/dev/null", O_RDONLY);
-      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(in, 0);
-      dup2(out, 1);
-      dup2(out, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~OperatorProcess() { Kill(); }
-
-  // SIGKILL (no clean release of the Lease) and reap. Idempotent.
-  void Kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-  }
-  // Whether the process is still running (it has not exited on its own).
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  // The admin port once the process has written it (--port_file holds "<admin port>"), else 0.
-  int AdminPort() const {
-    int port = 0;
-    std::string text = ReadFile(dir_.path() + "/port");
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port)) return 0;
-    return port;
-  }
-  // The value of an unlabelled metric, or the sum of a labelled family; -1 when unreachable.
-  double Metric(const std::string& name) const {
-    int port = AdminPort();
-    if (port == 0) return -1;
-    auto body = testing::HttpGet(port, "/metrics");
-    if (!body.ok()) return -1;
-    double sum = 0;
-    for (absl::string_view line : absl::StrSplit(*body, '\n')) {
-      if (absl::StartsWith(line, "#")) continue;
-      if (!absl::StartsWith(line, name)) continue;
-      absl::string_view rest = line.substr(name.size());
-      if (!rest.empty() && rest[0] != ' ' && rest[0] != '{') continue;  // a longer name
-      double v = 0;
-      std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      if (parts.size() >= 2 && absl::SimpleAtod(parts.back(), &v)) sum += v;
-    }
-    return sum;
-  }
-  const std::string& identity() const { return identity_; }
-  std::string Log() const { return ReadFile(dir_.path() + "/stderr"); }
-  std::string Describe() const {
-    return absl::StrCat("--- ", identity_, " (exit status ", exit_status_, ") ---\n", Log());
-  }
-
- private:
-  std::string identity_;
-  testing::TempDir dir_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
-
 class OperatorFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -186,7 +71,16 @@ class OperatorFailoverTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
   OperatorProcess* StartOperator(const std::string& identity) {
-    operators_.push_back(std::make_unique<OperatorProcess>(server_->url(), identity));
+    operators_.push_back(std::make_unique<OperatorProcess>(
+        server_->url(), identity,
+        std::vector<std::string>{
+            "--leader_elect",
+            "--lease_namespace=default",
+            absl::StrCat("--lease_duration_seconds=", kLeaseDurationSeconds),
+            absl::StrCat("--renew_deadline_seconds=", kRenewDeadlineSeconds),
+            absl::StrCat("--retry_period_seconds=", kRetryPeriodSeconds),
+            "--gateway_url=http://gateway.test",
+        }));
     return operators_.back().get();
   }
   json Lease() {
