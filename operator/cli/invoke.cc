@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "operator/cli/args.h"
 #include "worker/worker_client.h"
 
 namespace wisp::cli {
@@ -107,35 +108,25 @@ int RunInvoke(const std::vector<std::string>& args) {
   std::string worker, gateway = "http://127.0.0.1:8080", name, payload, payload_file;
   bool have_payload = false, log_tail = false;
   int timeout_s = 930;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& out) -> bool {
-      size_t eq = a.find('=');
-      if (eq != std::string::npos) {
-        out = a.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    std::string v;
+  ArgReader r(args);
+  while (r.Next()) {
+    const std::string& a = r.arg();
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
-    } else if (absl::StartsWith(a, "--gateway")) {
-      if (!value(gateway)) return Usage("--gateway needs a URL");
-    } else if (absl::StartsWith(a, "--worker")) {
-      if (!value(worker)) return Usage("--worker needs HOST:PORT");
-    } else if (absl::StartsWith(a, "--payload-file")) {
-      if (!value(payload_file)) return Usage("--payload-file needs a file");
-    } else if (absl::StartsWith(a, "--payload")) {
-      if (!value(payload)) return Usage("--payload needs a value");
+    } else if (r.Is({"--gateway"})) {
+      if (!r.Value(&gateway)) return Usage("--gateway needs a URL");
+    } else if (r.Is({"--worker"})) {
+      if (!r.Value(&worker)) return Usage("--worker needs HOST:PORT");
+    } else if (r.Is({"--payload-file"})) {
+      if (!r.Value(&payload_file)) return Usage("--payload-file needs a file");
+    } else if (r.Is({"--payload"})) {
+      if (!r.Value(&payload)) return Usage("--payload needs a value");
       have_payload = true;
     } else if (a == "--log-tail") {
       log_tail = true;
-    } else if (absl::StartsWith(a, "--timeout")) {
-      if (!value(v) || !absl::SimpleAtoi(v, &timeout_s) || timeout_s <= 0) {
+    } else if (r.Is({"--timeout"})) {
+      if (!r.IntValue(&timeout_s) || timeout_s <= 0) {
         return Usage("--timeout needs a positive number of seconds");
       }
     } else if (absl::StartsWith(a, "-")) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "operator/cli/args.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
 
@@ -56,33 +57,21 @@ struct CommonFlags {
 
 // Parses the flags shared by the three commands; returns a problem or "".
 std::string ParseFlags(const std::vector<std::string>& args, CommonFlags& f, bool& help) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& out) -> bool {
-      size_t eq = a.find('=');
-      if (absl::StartsWith(a, "--") && eq != std::string::npos) {
-        out = a.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    auto is = [&](absl::string_view name) {
-      return a == name || absl::StartsWith(a, absl::StrCat(name, "="));
-    };
+  ArgReader r(args);
+  while (r.Next()) {
+    const std::string& a = r.arg();
     if (a == "-h" || a == "--help") {
       help = true;
-    } else if (is("--server") || a == "-s") {
-      if (!value(f.server)) return "--server needs a URL";
-    } else if (is("--namespace") || a == "-n") {
-      if (!value(f.ns)) return "--namespace needs a value";
+    } else if (r.Is({"--server", "-s"})) {
+      if (!r.Value(&f.server)) return "--server needs a URL";
+    } else if (r.Is({"--namespace", "-n"})) {
+      if (!r.Value(&f.ns)) return "--namespace needs a value";
     } else if (a == "-A" || a == "--all-namespaces") {
       f.all_namespaces = true;
-    } else if (is("--filename") || a == "-f") {
-      if (!value(f.file)) return "-f needs a file";
-    } else if (is("--output") || a == "-o") {
-      if (!value(f.output)) return "-o needs a format";
+    } else if (r.Is({"--filename", "-f"})) {
+      if (!r.Value(&f.file)) return "-f needs a file";
+    } else if (r.Is({"--output", "-o"})) {
+      if (!r.Value(&f.output)) return "-o needs a format";
     } else if (a == "--force-conflicts") {
       f.force = true;
     } else if (absl::StartsWith(a, "-") && a != "-") {

@@ -16,9 +16,9 @@
 #include <map>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "operator/cli/args.h"
 
 namespace wisp::cli {
 namespace {
@@ -112,22 +112,9 @@ int RunLogs(const std::vector<std::string>& args) {
   std::string name, ns = "default", data_dir;
   bool follow = false, use_stderr = false;
   int tail = -1;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& out) -> bool {
-      size_t eq = a.find('=');
-      if (absl::StartsWith(a, "--") && eq != std::string::npos) {
-        out = a.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    auto is = [&](const char* flag) {
-      return a == flag || absl::StartsWith(a, absl::StrCat(flag, "="));
-    };
-    std::string v;
+  ArgReader r(args);
+  while (r.Next()) {
+    const std::string& a = r.arg();
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -135,14 +122,12 @@ int RunLogs(const std::vector<std::string>& args) {
       follow = true;
     } else if (a == "--stderr") {
       use_stderr = true;
-    } else if (a == "-n" || is("--namespace")) {
-      if (!value(ns) || ns.empty()) return Usage("-n needs a namespace");
-    } else if (is("--tail")) {
-      if (!value(v) || !absl::SimpleAtoi(v, &tail) || tail < 0) {
-        return Usage("--tail needs a number of lines");
-      }
-    } else if (is("--data_dir") || is("--data-dir")) {
-      if (!value(data_dir) || data_dir.empty()) return Usage("--data_dir needs a folder");
+    } else if (r.Is({"-n", "--namespace"})) {
+      if (!r.Value(&ns) || ns.empty()) return Usage("-n needs a namespace");
+    } else if (r.Is({"--tail"})) {
+      if (!r.IntValue(&tail) || tail < 0) return Usage("--tail needs a number of lines");
+    } else if (r.Is({"--data_dir", "--data-dir"})) {
+      if (!r.Value(&data_dir) || data_dir.empty()) return Usage("--data_dir needs a folder");
     } else if (absl::StartsWith(a, "-")) {
       return Usage(absl::StrCat("unknown option ", a));
     } else if (name.empty()) {

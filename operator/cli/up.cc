@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "operator/cli/args.h"
 #include "operator/cli/kube_commands.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
@@ -385,43 +386,25 @@ int RunUp(const std::vector<std::string>& args) {
   std::string data_dir;
   int api_port = 6443, gateway_port = 8080, operator_port = 9100, redis_port = 6379,
       ready_timeout_s = 60;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& out) -> bool {
-      size_t eq = a.find('=');
-      if (eq != std::string::npos) {
-        out = a.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    auto is = [&](absl::string_view name) {
-      return a == name || absl::StartsWith(a, absl::StrCat(name, "="));
-    };
-    auto port = [&](int& out) -> bool {
-      std::string v;
-      return value(v) && absl::SimpleAtoi(v, &out) && out > 0 && out < 65536;
-    };
+  ArgReader r(args);
+  auto port = [&r](int& out) { return r.IntValue(&out) && out > 0 && out < 65536; };
+  while (r.Next()) {
+    const std::string& a = r.arg();
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
-    } else if (is("--data_dir") || is("--data-dir")) {
-      if (!value(data_dir) || data_dir.empty()) return Usage("--data_dir needs a folder");
-    } else if (is("--api_port") || is("--api-port")) {
+    } else if (r.Is({"--data_dir", "--data-dir"})) {
+      if (!r.Value(&data_dir) || data_dir.empty()) return Usage("--data_dir needs a folder");
+    } else if (r.Is({"--api_port", "--api-port"})) {
       if (!port(api_port)) return Usage("--api_port needs a port (1-65535)");
-    } else if (is("--gateway_port") || is("--gateway-port")) {
+    } else if (r.Is({"--gateway_port", "--gateway-port"})) {
       if (!port(gateway_port)) return Usage("--gateway_port needs a port (1-65535)");
-    } else if (is("--operator_port") || is("--operator-port")) {
-      if (!port(operator_port)) {
-        return Usage("--operator_port needs a port (1-65535)");
-      }
-    } else if (is("--redis_port") || is("--redis-port")) {
+    } else if (r.Is({"--operator_port", "--operator-port"})) {
+      if (!port(operator_port)) return Usage("--operator_port needs a port (1-65535)");
+    } else if (r.Is({"--redis_port", "--redis-port"})) {
       if (!port(redis_port)) return Usage("--redis_port needs a port (1-65535)");
-    } else if (is("--ready_timeout")) {
-      std::string v;
-      if (!value(v) || !absl::SimpleAtoi(v, &ready_timeout_s) || ready_timeout_s <= 0) {
+    } else if (r.Is({"--ready_timeout"})) {
+      if (!r.IntValue(&ready_timeout_s) || ready_timeout_s <= 0) {
         return Usage("--ready_timeout needs a positive number of seconds");
       }
     } else {
