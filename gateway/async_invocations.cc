@@ -101,6 +101,7 @@ AsyncDispatcher::AsyncDispatcher(AsyncOptions options, Dispatcher* dispatcher,
   for (int i = 0; i < std::max(1, options_.concurrency); ++i) {
     executors_.emplace_back([this] { ExecLoop(); });
   }
+  settler_ = std::thread([this] { SettleLoop(); });
 }
 
 AsyncDispatcher::~AsyncDispatcher() { Stop(); }
@@ -131,7 +132,7 @@ void AsyncDispatcher::Update(std::shared_ptr<const Snapshot> snapshot) {
       lane->reader = std::thread([this, lane] { ReadLoop(lane); });
     }
   }
-  cv_.notify_all();
+  slots_cv_.notify_all();  // readers of stopped lanes
   for (auto& lane : stopped) {
     if (lane->reader.joinable()) lane->reader.join();
   }
@@ -146,7 +147,8 @@ void AsyncDispatcher::Stop() {
     lanes.swap(lanes_);
     for (auto& [name, lane] : lanes) lane->stop = true;
   }
-  cv_.notify_all();
+  slots_cv_.notify_all();
+  work_cv_.notify_all();
   for (auto& [name, lane] : lanes) {
     if (lane->reader.joinable()) lane->reader.join();
   }
@@ -154,12 +156,22 @@ void AsyncDispatcher::Stop() {
     if (t.joinable()) t.join();
   }
   executors_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    settler_stop_ = true;
+  }
+  settle_cv_.notify_all();
+  if (settler_.joinable()) settler_.join();
+}
+
+int AsyncDispatcher::LaneCap(const Lane& lane) const {
+  return std::max(1, std::min(options_.per_function,
+                              lane.info.reserved_concurrency.value_or(options_.per_function)));
 }
 
 int AsyncDispatcher::Reserve(Lane& lane, int want) {
   std::lock_guard<std::mutex> lock(mu_);
-  int cap = std::max(1, std::min(options_.per_function,
-                                 lane.info.reserved_concurrency.value_or(options_.per_function)));
+  int cap = LaneCap(lane);
   int n = std::min({want, cap - lane.in_flight, free_slots_});
   if (n <= 0) return 0;
   lane.in_flight += n;
@@ -174,12 +186,13 @@ void AsyncDispatcher::Release(Lane& lane, int n) {
     lane.in_flight -= n;
     free_slots_ += n;
   }
-  cv_.notify_all();
+  slots_cv_.notify_all();
 }
 
 void AsyncDispatcher::Push(const std::shared_ptr<Lane>& lane,
                            std::vector<redis::StreamEntry> entries) {
   if (entries.empty()) return;
+  const size_t n = entries.size();
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (redis::StreamEntry& e : entries) {
@@ -187,7 +200,7 @@ void AsyncDispatcher::Push(const std::shared_ptr<Lane>& lane,
       queue_.push_back(Work{lane, std::move(e)});
     }
   }
-  cv_.notify_all();
+  for (size_t i = 0; i < n; ++i) work_cv_.notify_one();
 }
 
 void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
@@ -207,7 +220,7 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
   };
   auto wait = [&](absl::Duration d) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(d), [&] { return lane->stop || stopping_; });
+    slots_cv_.wait_for(lock, absl::ToChronoMilliseconds(d), [&] { return lane->stop || stopping_; });
   };
   auto failed = [&](const char* operation, const absl::Status& s) {
     if (metrics_) metrics_->RedisError(operation);
@@ -272,10 +285,21 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
         metrics_->Backlog(lane->name, b->events, b->oldest_age);
       }
     }
+    {
+      // Under load, slots come back one by one as attempts finish; a read per slot would cost
+      // one fsynced XREADGROUP per event (the group's pending list is written). Wait a moment
+      // for half the lane's slots, so each read takes a batch.
+      std::unique_lock<std::mutex> lock(mu_);
+      int cap = LaneCap(*lane);
+      slots_cv_.wait_for(lock, std::chrono::milliseconds(2), [&] {
+        return lane->stop || stopping_ || lane->in_flight == 0 ||
+               cap - lane->in_flight >= std::max(1, cap / 2);
+      });
+    }
     int k = Reserve(*lane, options_.per_function);
     if (k == 0) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.housekeeping));
+      slots_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.housekeeping));
       continue;
     }
     absl::Duration block =
@@ -295,64 +319,103 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
 }
 
 void AsyncDispatcher::ExecLoop() {
-  redis::Client client(ClientOptionsFor(options_));
   while (true) {
     Work work;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || (stopping_ && lanes_.empty()); });
+      work_cv_.wait(lock, [&] { return !queue_.empty() || (stopping_ && lanes_.empty()); });
       if (queue_.empty()) return;
       work = std::move(queue_.front());
       queue_.pop_front();
     }
-    Process(client, work);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      work.lane->working.erase(work.entry.id);
-    }
-    Release(*work.lane, 1);
+    Process(work);
+    Release(*work.lane, 1);  // the entry stays in `working` until its settlement is written
   }
 }
 
-void AsyncDispatcher::Process(redis::Client& client, const Work& work) {
+void AsyncDispatcher::Settle(std::shared_ptr<Lane> lane, const events::AsyncEvent& event,
+                             const std::string& entry_id, events::AsyncStore::Settle settle) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    events::FunctionKey key{lane->namespace_name, lane->name};
+    settlements_.push_back(
+        Settlement{std::move(lane), {std::move(key), entry_id, event, std::move(settle)}});
+  }
+  settle_cv_.notify_one();
+}
+
+void AsyncDispatcher::SettleLoop() {
+  redis::Client client(ClientOptionsFor(options_));
+  events::AsyncStore store(&client);
+  constexpr size_t kBatch = 128;
+  absl::Duration backoff = absl::Milliseconds(50);
+  std::vector<Settlement> batch;
+  while (true) {
+    bool stopping = false;
+    if (batch.empty()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      settle_cv_.wait(lock, [&] { return !settlements_.empty() || settler_stop_; });
+      if (settlements_.empty()) return;  // stopped, nothing left
+      while (!settlements_.empty() && batch.size() < kBatch) {
+        batch.push_back(std::move(settlements_.front()));
+        settlements_.pop_front();
+      }
+    }
+    std::vector<events::AsyncStore::Completion> items;
+    items.reserve(batch.size());
+    for (const Settlement& s : batch) items.push_back(s.completion);
+    absl::StatusOr<std::vector<absl::Status>> results = store.CompleteMany(items, absl::Now());
+    if (!results.ok()) {
+      // Redis unreachable: retry the whole batch (settling twice is harmless) until it answers,
+      // or until the gateway stops, which leaves the entries pending for a reclaim: the events
+      // run again (at least once).
+      if (metrics_) metrics_->RedisError("settle");
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        stopping = settler_stop_;
+        if (!stopping) settle_cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff));
+      }
+      backoff = std::min(backoff * 2, absl::Seconds(2));
+      if (!stopping) continue;
+      log::Warn("async dispatch: stopping before events were settled; they stay pending",
+                {{"events", static_cast<int64_t>(batch.size())},
+                 {"error", std::string(results.status().message())}});
+    } else {
+      backoff = absl::Milliseconds(50);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const absl::Status& st = (*results)[i];
+        if (st.ok()) continue;
+        // Redis refused a command (a destination key of another type): the rest of that
+        // transaction ran, so the entry is settled but the record is lost: logged whole.
+        const Settlement& s = batch[i];
+        log::Error("async dispatch: Redis refused the destination write; the record is lost",
+                   {{"function", s.lane->name},
+                    {"invocation_id", s.completion.event.invocation_id},
+                    {"error", std::string(st.message())},
+                    {"record", s.completion.settle.record}});
+        if (metrics_) metrics_->RedisError("settle");
+        if (metrics_) metrics_->Dropped(s.lane->name, "destination_refused");
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Settlement& s : batch) s.lane->working.erase(s.completion.entry_id);
+    }
+    batch.clear();
+  }
+}
+
+void AsyncDispatcher::Process(const Work& work) {
   Lane& lane = *work.lane;
   FunctionInfo info;
   {
     std::lock_guard<std::mutex> lock(mu_);
     info = lane.info;
   }
-  const events::FunctionKey key{lane.namespace_name, lane.name};
   const std::string arn = FunctionArn(options_.region, options_.account_id, lane.name);
-  events::AsyncStore store(&client);
 
-  // Settles the entry, retrying Redis until it answers; gives up only when stopping, which
-  // leaves the entry pending for a reclaim (the event runs again: at least once), or when Redis
-  // refused a command of the transaction (a destination key of another type): the rest of the
-  // transaction ran, so the entry is settled but the record is lost: logged whole and counted.
   auto settle = [&](const events::AsyncEvent& event, const events::AsyncStore::Settle& s) {
-    absl::Duration backoff = absl::Milliseconds(50);
-    while (true) {
-      absl::Status st = store.Complete(key, work.entry.id, event, s, absl::Now());
-      if (st.ok()) return;
-      if (metrics_) metrics_->RedisError("settle");
-      if (st.code() == absl::StatusCode::kFailedPrecondition) {
-        log::Error("async dispatch: Redis refused the destination write; the record is lost",
-                   {{"function", lane.name}, {"invocation_id", event.invocation_id},
-                    {"error", std::string(st.message())}, {"record", s.record}});
-        if (metrics_) metrics_->Dropped(lane.name, "destination_refused");
-        return;
-      }
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (stopping_) {
-          log::Warn("async dispatch: stopping before the event was settled; it stays pending",
-                    {{"function", lane.name}, {"invocation_id", event.invocation_id}});
-          return;
-        }
-        cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff));
-      }
-      backoff = std::min(backoff * 2, absl::Seconds(2));
-    }
+    Settle(work.lane, event, work.entry.id, s);
   };
 
   absl::StatusOr<events::AsyncEvent> parsed = events::FromFields(work.entry.fields);

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controller/events/async_event.h"
+#include "controller/events/async_store.h"
 #include "controller/redis/redis_client.h"
 #include "controller/redis/streams.h"
 #include "gateway/async_metrics.h"
@@ -96,9 +97,22 @@ class AsyncDispatcher {
     redis::StreamEntry entry;
   };
 
+  // An attempt's outcome waiting to be written (acknowledge, retry, record).
+  struct Settlement {
+    std::shared_ptr<Lane> lane;
+    events::AsyncStore::Completion completion;
+  };
+
   void ReadLoop(std::shared_ptr<Lane> lane);
   void ExecLoop();
-  void Process(redis::Client& client, const Work& work);
+  void Process(const Work& work);
+  // Writes settlements in batches (one round trip, one fsync for many events); an entry stays
+  // in its lane's working set until its settlement is written.
+  void SettleLoop();
+  void Settle(std::shared_ptr<Lane> lane, const events::AsyncEvent& event, const std::string& entry_id,
+              events::AsyncStore::Settle settle);
+  // The most events `lane` may have in flight here.
+  int LaneCap(const Lane& lane) const;
   // Reserves up to `want` slots for `lane` (0 when none are free).
   int Reserve(Lane& lane, int want);
   void Release(Lane& lane, int n);
@@ -109,12 +123,19 @@ class AsyncDispatcher {
   AsyncMetrics* const metrics_;
 
   std::mutex mu_;
-  std::condition_variable cv_;         // work queued, slots freed, stopping
+  // Separate waits, so that an event wakes only who can act on it (64 executors woken by every
+  // freed slot burned most of the gateway's CPU under load).
+  std::condition_variable work_cv_;    // executors: work queued, stopping
+  std::condition_variable slots_cv_;   // readers: slots freed, lane stopped, stopping
+  std::condition_variable settle_cv_;  // the settler: settlements queued, stop
   bool stopping_ = false;              // guarded by mu_
   int free_slots_;                     // guarded by mu_
   std::deque<Work> queue_;             // guarded by mu_
+  std::deque<Settlement> settlements_;  // guarded by mu_
+  bool settler_stop_ = false;          // guarded by mu_: set once the executors are gone
   std::map<std::string, std::shared_ptr<Lane>> lanes_;  // guarded by mu_
   std::vector<std::thread> executors_;
+  std::thread settler_;
 };
 
 }  // namespace wisp::gateway

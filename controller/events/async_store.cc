@@ -79,8 +79,14 @@ absl::StatusOr<int> AsyncStore::PromoteDue(const FunctionKey& fn, int limit) {
   return static_cast<int>(r->integer);
 }
 
-absl::Status AsyncStore::Complete(const FunctionKey& fn, const std::string& entry_id,
-                                  const AsyncEvent& event, const Settle& settle, absl::Time now) {
+namespace {
+
+// The commands of one settle, in the order the transaction runs them.
+std::vector<std::vector<std::string>> SettleCommands(const FunctionKey& fn,
+                                                     const std::string& entry_id,
+                                                     const AsyncEvent& event,
+                                                     const AsyncStore::Settle& settle,
+                                                     absl::Time now) {
   std::string stream = AsyncStreamKey(fn.namespace_name, fn.name);
   std::vector<std::vector<std::string>> tx;
   if (settle.retry) {
@@ -107,12 +113,58 @@ absl::Status AsyncStore::Complete(const FunctionKey& fn, const std::string& entr
   }
   tx.push_back(redis::XAckCommand(stream, kAsyncGroup, {entry_id}));
   tx.push_back({"XDEL", stream, entry_id});
-  absl::StatusOr<std::vector<redis::Reply>> r = client_->Transaction(tx);
+  return tx;
+}
+
+}  // namespace
+
+absl::Status AsyncStore::Complete(const FunctionKey& fn, const std::string& entry_id,
+                                  const AsyncEvent& event, const Settle& settle, absl::Time now) {
+  absl::StatusOr<std::vector<absl::Status>> r =
+      CompleteMany({Completion{fn, entry_id, event, settle}}, now);
   if (!r.ok()) return r.status();
-  for (const redis::Reply& each : *r) {
-    if (each.is_error()) return absl::FailedPreconditionError(each.str);
+  return (*r)[0];
+}
+
+absl::StatusOr<std::vector<absl::Status>> AsyncStore::CompleteMany(
+    const std::vector<Completion>& items, absl::Time now) {
+  std::vector<std::vector<std::string>> commands;
+  std::vector<size_t> exec_index;  // position of each item's EXEC reply
+  for (const Completion& c : items) {
+    commands.push_back({"MULTI"});
+    for (auto& cmd : SettleCommands(c.fn, c.entry_id, c.event, c.settle, now)) {
+      commands.push_back(std::move(cmd));
+    }
+    commands.push_back({"EXEC"});
+    exec_index.push_back(commands.size() - 1);
   }
-  return absl::OkStatus();
+  absl::StatusOr<std::vector<redis::Reply>> replies = client_->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  std::vector<absl::Status> out;
+  size_t start = 0;
+  for (size_t end : exec_index) {
+    absl::Status status;
+    // Queueing errors (between MULTI and EXEC) abort the transaction; EXEC then says so.
+    for (size_t k = start; k < end && status.ok(); ++k) {
+      if ((*replies)[k].is_error()) status = absl::FailedPreconditionError((*replies)[k].str);
+    }
+    const redis::Reply& exec = (*replies)[end];
+    if (status.ok() && exec.is_error()) status = absl::FailedPreconditionError(exec.str);
+    if (status.ok() && !exec.is_array()) {
+      status = absl::FailedPreconditionError("EXEC: transaction aborted");
+    }
+    if (status.ok()) {
+      for (const redis::Reply& each : exec.elements) {
+        if (each.is_error()) {
+          status = absl::FailedPreconditionError(each.str);
+          break;
+        }
+      }
+    }
+    out.push_back(status);
+    start = end + 1;
+  }
+  return out;
 }
 
 absl::StatusOr<bool> AsyncStore::FireTick(const FunctionKey& fn, int trigger, int64_t tick_ms,

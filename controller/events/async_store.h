@@ -56,6 +56,20 @@ class AsyncStore {
   absl::Status Complete(const FunctionKey& fn, const std::string& entry_id,
                         const AsyncEvent& event, const Settle& settle, absl::Time now);
 
+  // Many Completes in one round trip: each its own MULTI/EXEC (atomic alone), all sent at once
+  // so that Redis fsyncs them together. The outer status fails (UNAVAILABLE) only when Redis
+  // could not be asked or answered; then none or some may have been applied, and retrying all
+  // is safe (a settled entry's XACK/XDEL do nothing; a record may be written twice). Otherwise
+  // one status per item, FAILED_PRECONDITION where Redis refused a command of it.
+  struct Completion {
+    FunctionKey fn;
+    std::string entry_id;
+    AsyncEvent event;
+    Settle settle;
+  };
+  absl::StatusOr<std::vector<absl::Status>> CompleteMany(const std::vector<Completion>& items,
+                                                         absl::Time now);
+
   // Appends `event` unless tick `tick_ms` of schedule trigger `trigger` (or a later one) fired
   // already: true when this call fired it. Atomic, so two operators firing the same tick fire
   // it once.
