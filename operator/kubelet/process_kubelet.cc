@@ -126,6 +126,7 @@ struct ProcessKubelet::Process {
   int port = 0;
   int admin_port = 0;
   bool ready = false;
+  bool ever_ready = false;  // ready once: later unready spells are not a start
   absl::Time started;
   absl::Time kill_at = absl::InfiniteFuture();
 };
@@ -221,8 +222,11 @@ void ProcessKubelet::Run() {
   }
   while (!stop_.load()) {
     Tick();
+    // While a worker is starting, look again soon: a request waiting for a scale from zero
+    // waits for this kubelet to see the worker ready (a 100 ms tick added 0-100 ms to it).
+    absl::Duration wait = starting_ ? std::min(options_.tick, absl::Milliseconds(10)) : options_.tick;
     absl::MutexLock l(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&wake_), options_.tick);
+    mu_.AwaitWithTimeout(absl::Condition(&wake_), wait);
     wake_ = false;
   }
   ShutdownAll();
@@ -306,7 +310,12 @@ void ProcessKubelet::ReapAll() {
   }
 }
 
+// How long after a worker's start the kubelet probes it every 10 ms rather than every tick
+// (a worker that cannot get ready is not probed fast forever).
+constexpr absl::Duration kStartWindow = absl::Seconds(10);
+
 void ProcessKubelet::ProbeAll() {
+  starting_ = false;
   for (auto& [key, st] : states_) {
     for (auto& [index, r] : st->replicas) {
       for (Process& p : r.procs) {
@@ -316,6 +325,7 @@ void ProcessKubelet::ProbeAll() {
           if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &p.port) ||
               !absl::SimpleAtoi(parts[1], &p.admin_port)) {
             p.port = p.admin_port = 0;
+            starting_ = starting_ || (p.pid > 0 && absl::Now() - p.started < kStartWindow);
             continue;
           }
         }
@@ -328,6 +338,8 @@ void ProcessKubelet::ProbeAll() {
           log::Info(ready ? "kubelet: worker ready" : "kubelet: worker not ready",
                     {{"deployment", key}, {"index", index}, {"pid", p.pid}, {"port", p.port}});
         }
+        if (!ready && !p.ever_ready && absl::Now() - p.started < kStartWindow) starting_ = true;
+        p.ever_ready = p.ever_ready || ready;
         p.ready = ready;
         if (ready) r.last_port = p.port;
       }

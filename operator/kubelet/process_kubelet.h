@@ -119,6 +119,7 @@ class ProcessKubelet {
   const ProcessKubeletOptions options_;
   InformerSet deployments_;
   std::map<std::string, std::unique_ptr<DeploymentState>> states_;  // loop thread only
+  bool starting_ = false;  // loop thread only: a worker has not been ready yet
   absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::vector<ReplicaInfo>> published_ ABSL_GUARDED_BY(mu_);
