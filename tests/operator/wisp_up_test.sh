@@ -114,6 +114,15 @@ rc=0
 wisp invoke no-such-fn --gateway "http://127.0.0.1:$gw" 2>"$tmp/invoke.err" || rc=$?
 [[ $rc -eq 2 ]] || fail "invoking a missing function exited $rc"
 grep -q "HTTP 404" "$tmp/invoke.err" || fail "no 404 for a missing function: $(cat "$tmp/invoke.err")"
+# Asynchronously: the request id comes back at once; the handler runs later with that id.
+out=$(wisp invoke hello-python --event --gateway "http://127.0.0.1:$gw" --payload '{"name":"Di"}')
+req=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["StatusCode"] == 202, d; print(d["RequestId"])' "$out") \
+  || fail "wisp invoke --event answered '$out'"
+for _ in $(seq 1 100); do
+  wisp logs hello-python --data_dir "$data" 2>/dev/null | grep -q "^END RequestId: $req" && break
+  sleep 0.1
+done
+wisp logs hello-python --data_dir "$data" | grep -q "^END RequestId: $req" || fail "the async invoke $req never ran"
 wisp logs hello-python --data_dir "$data" >"$tmp/logs.out" || fail "wisp logs failed"
 grep -q "saying hello to Cy" "$tmp/logs.out" || fail "the handler's output is not in wisp logs"
 grep -q "^REPORT RequestId" "$tmp/logs.out" || fail "no REPORT line in wisp logs"
