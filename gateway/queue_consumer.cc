@@ -51,6 +51,26 @@ end
 return acked
 )LUA";
 
+// Takes back the delivery of entries the function was not invoked with (throttled, no
+// capacity, the worker failed): each one still pending for this consumer gets its delivery
+// count lowered by one (XCLAIM ... RETRYCOUNT <count-1> JUSTID, to the same consumer, keeping
+// its idle time), so that only deliveries that reached the function count towards
+// maxReceiveCount. Entries meanwhile acknowledged or taken over are left alone.
+//   KEYS[1] source stream; ARGV[1] group, ARGV[2] consumer, then the ids.
+// Returns the number of entries whose delivery was taken back.
+constexpr char kUndeliverScript[] = R"LUA(
+local undone = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 and p[1][4] > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', p[1][3],
+               'RETRYCOUNT', p[1][4] - 1, 'JUSTID')
+    undone = undone + 1
+  end
+end
+return undone
+)LUA";
+
 constexpr absl::Duration kDispatchTimeoutMargin = absl::Seconds(2);
 
 std::string FunctionKey(const FunctionInfo& f) { return absl::StrCat(f.namespace_, "/", f.name); }
@@ -363,6 +383,7 @@ class QueueConsumers::Consumer {
       log::Warn("queue batch not invoked; it stays pending",
                 {{"function", c.function.name}, {"stream", stream_},
                  {"messages", plan.not_invoked.size()}, {"error", outcome.error_summary}});
+      Undeliver(client, plan.not_invoked);
       return false;
     }
     bool settled = Settle(client, c, plan);
@@ -389,6 +410,15 @@ class QueueConsumers::Consumer {
                  {"dead_letter_stream", c.trigger.dead_letter_stream}, {"reason", plan.reason}});
     }
     return settled;
+  }
+
+  // Takes back this delivery of entries the function was not invoked with (kUndeliverScript).
+  // If Redis fails here the delivery stays counted: logged and counted, not retried.
+  void Undeliver(redis::Client& client, const std::vector<std::string>& ids) {
+    std::vector<std::string> args = {group_, options_.consumer};
+    args.insert(args.end(), ids.begin(), ids.end());
+    absl::StatusOr<redis::Reply> r = client.Eval(kUndeliverScript, {stream_}, args);
+    if (!r.ok()) RedisError("undeliver", r.status());
   }
 
   // Acknowledges and dead-letters by the plan, retrying Redis failures a few times. When it

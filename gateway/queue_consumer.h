@@ -8,7 +8,7 @@
 // once the first arrived), invokes the function synchronously with an SQS-shaped event, and
 // settles the batch by PlanBatch's table (queue_batch.h): XACK what succeeded (never XDEL: other
 // groups may still read the stream); leave failures pending; dead-letter a message that failed
-// on its maxReceiveCount-th delivery (XADD to `<stream>-dlq` + XACK in one MULTI/EXEC).
+// on its maxReceiveCount-th invocation (XADD to `<stream>-dlq` + XACK in one Lua script).
 //
 // Re-delivery: between batches a consumer claims (XPENDING IDLE + XCLAIM) its own pending
 // entries idle for at least `retry_delay` (SQS's visibility timeout: failed messages come back)
@@ -20,7 +20,9 @@
 // failing -> retried with exponential backoff, nothing acknowledged that did not succeed (a
 // settle that cannot reach Redis leaves the batch pending: it is delivered again, at least
 // once); the stream or group vanished (NOGROUP) -> the group is created again. Throttles and
-// platform failures leave the batch pending and back the consumer off.
+// platform failures leave the batch pending, take its delivery back (the delivery count, which
+// is the event's ApproximateReceiveCount and what maxReceiveCount compares with, counts only
+// deliveries that reached the function) and back the consumer off.
 //
 // Thread-safe. Update() and Stop() may block while stopping consumers finish their batch.
 #ifndef WISP_GATEWAY_QUEUE_CONSUMER_H_

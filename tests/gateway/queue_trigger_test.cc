@@ -13,6 +13,7 @@
 // Nothing sleeps to wait: every wait polls Redis, the side-effect files or metrics with a deadline.
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -174,7 +175,18 @@ class QueueTriggerTest : public ::testing::Test {
     gateway::Dispatcher* d = dispatcher_.get();
     consumers_ = std::make_unique<gateway::QueueConsumers>(
         qopts,
-        [d](const std::string& fn, const v1::InvokeRequest& r) { return d->Invoke(fn, r); },
+        [this, d](const std::string& fn, const v1::InvokeRequest& r) {
+          // The next `throttle_` batches are refused as the dispatcher refuses a throttled one.
+          for (int left = throttle_.load(); left > 0;) {
+            if (throttle_.compare_exchange_weak(left, left - 1)) {
+              gateway::DispatchResult throttled;
+              throttled.kind = gateway::DispatchResult::Kind::kThrottled;
+              throttled.message = "throttled by the test";
+              return throttled;
+            }
+          }
+          return d->Invoke(fn, r);
+        },
         registry_);
     consumers_->Update(snapshot);
   }
@@ -253,6 +265,7 @@ class QueueTriggerTest : public ::testing::Test {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<gateway::QueueConsumers> consumers_;
   std::unique_ptr<redis::Client> client_;
+  std::atomic<int> throttle_{0};
 };
 
 RedisProcess* QueueTriggerTest::redis_ = nullptr;
@@ -366,6 +379,34 @@ TEST_F(QueueTriggerTest, APoisonMessageReachesTheDeadLetterStreamAfterMaxReceive
   std::string later = XAdd("poison", "ok-c");
   ASSERT_TRUE(WaitFor([&] { return Succeeded("poison").contains(later); }));
   EXPECT_EQ(Range("poison-dlq").size(), 1u);
+}
+
+// Batches that were not invoked (throttled, no capacity, the worker failed) come back without
+// using up maxReceiveCount: the message's first real failure is not its last.
+TEST_F(QueueTriggerTest, ThrottledDeliveriesDoNotCountTowardsMaxReceiveCount) {
+  throttle_ = 3;
+  std::string flaky = XAdd("throttled", "flaky:2");  // fails on its first invocation only
+  std::string poison = XAdd("throttled", "fail");
+  StartConsumers(Snap({WithQueue(Function("sqs"), Trigger("throttled", 10, 0, 2))}),
+                 absl::Milliseconds(200));
+
+  ASSERT_TRUE(WaitFor([&] { return Range("throttled-dlq").size() == 1; }, absl::Seconds(15)));
+  ASSERT_TRUE(WaitFor([&] { return Pending("throttled") == 0; }));
+  EXPECT_EQ(throttle_.load(), 0);
+  EXPECT_EQ(Metric("wisp_queue_batches_total{function=\"sqs\",outcome=\"not_invoked\","
+                   "stream=\"throttled\"}"),
+            3);
+  // ApproximateReceiveCount counts the invocations with the message, not the throttled rounds.
+  std::map<std::string, std::vector<int>> counts;
+  for (const json& e : Effects("throttled")) counts[e["id"]].push_back(e["count"].get<int>());
+  EXPECT_EQ(counts[flaky], (std::vector<int>{1, 2}));
+  EXPECT_EQ(counts[poison], (std::vector<int>{1, 2}));
+  EXPECT_EQ(Succeeded("throttled"), std::set<std::string>{flaky});
+  std::vector<redis::StreamEntry> dead = Range("throttled-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  std::map<std::string, std::string> f(dead[0].fields.begin(), dead[0].fields.end());
+  EXPECT_EQ(f["messageId"], poison);
+  EXPECT_EQ(f["receiveCount"], "2");
 }
 
 TEST_F(QueueTriggerTest, AFunctionErrorFailsTheWholeBatchWithItsReason) {
