@@ -1,10 +1,10 @@
 #include "gateway/queue_consumer.h"
 
 #include <algorithm>
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "controller/base/log.h"
 #include "controller/base/request_id.h"
@@ -140,9 +140,14 @@ struct QueueConsumers::Metrics {
 
 class QueueConsumers::Consumer {
  public:
+  // Runs once every `predecessors` (stopping consumers of the same function and stream, whose
+  // pending entries are this consumer's too) has finished.
   Consumer(const QueueConsumerOptions& options, QueueInvokeFn* invoke, Metrics* metrics,
-           FunctionInfo function, events::QueueTrigger trigger)
+           std::string key, FunctionInfo function, events::QueueTrigger trigger,
+           std::vector<std::shared_ptr<absl::Notification>> predecessors)
       : options_(options),
+        key_(std::move(key)),
+        predecessors_(std::move(predecessors)),
         invoke_(invoke),
         metrics_(metrics),
         stream_(trigger.stream),
@@ -166,7 +171,10 @@ class QueueConsumers::Consumer {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  bool finished() const { return finished_.load(); }
+  bool finished() const { return done_->HasBeenNotified(); }
+  const std::string& key() const { return key_; }
+  // Notified when the thread has finished (its last batch settled).
+  std::shared_ptr<absl::Notification> done() const { return done_; }
 
  private:
   struct Config {
@@ -211,6 +219,20 @@ class QueueConsumers::Consumer {
   }
 
   void Run() {
+    // A consumer of the same function and stream that is stopping may still run a batch: its
+    // entries are pending for this same consumer name, so starting now would claim and run
+    // them a second time, alongside it, once they are idle for retry_delay.
+    for (const std::shared_ptr<absl::Notification>& p : predecessors_) {
+      while (!p->WaitForNotificationWithTimeout(absl::Milliseconds(10))) {
+        if (Stopping()) break;
+      }
+    }
+    predecessors_.clear();
+    if (!Stopping()) Consume();
+    done_->Notify();
+  }
+
+  void Consume() {
     redis::ClientOptions copts;
     copts.address = options_.redis_address;
     redis::Client client(copts);
@@ -245,7 +267,6 @@ class QueueConsumers::Consumer {
     }
     log::Info("queue consumer stopped",
               {{"function", labels_.at("function")}, {"stream", stream_}});
-    finished_ = true;
   }
 
   // Reclaims idle pending entries (every claim_interval), then reads new ones, then waits out
@@ -456,6 +477,9 @@ class QueueConsumers::Consumer {
   }
 
   const QueueConsumerOptions& options_;
+  const std::string key_;
+  std::vector<std::shared_ptr<absl::Notification>> predecessors_;  // consumer thread's
+  const std::shared_ptr<absl::Notification> done_ = std::make_shared<absl::Notification>();
   QueueInvokeFn* const invoke_;
   Metrics* const metrics_;
   const std::string stream_;
@@ -470,7 +494,6 @@ class QueueConsumers::Consumer {
   FunctionInfo function_ ABSL_GUARDED_BY(mu_);
   events::QueueTrigger trigger_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 
@@ -515,8 +538,15 @@ void QueueConsumers::Update(std::shared_ptr<const Snapshot> snapshot) {
     if (it != consumers_.end()) {
       it->second->Reconfigure(*fn, *trigger);
     } else {
-      consumers_.emplace(key, std::make_unique<Consumer>(options_, &invoke_, metrics_.get(), *fn,
-                                                         *trigger));
+      // A trigger removed and added again: the new consumer waits for the old ones still
+      // finishing a batch (they share the consumer name, so their pending entries).
+      std::vector<std::shared_ptr<absl::Notification>> predecessors;
+      for (const std::unique_ptr<Consumer>& old : stopping_) {
+        if (old->key() == key && !old->finished()) predecessors.push_back(old->done());
+      }
+      consumers_.emplace(key, std::make_unique<Consumer>(options_, &invoke_, metrics_.get(), key,
+                                                         *fn, *trigger,
+                                                         std::move(predecessors)));
     }
   }
   ReapLocked();

@@ -77,7 +77,10 @@ class QueueConsumers {
   ~QueueConsumers();  // Stop()
 
   // Starts consumers for triggers that appeared, updates those whose function or trigger
-  // changed (from their next batch on), and stops those whose trigger disappeared.
+  // changed (from their next batch on), and stops those whose trigger disappeared. A trigger
+  // that reappears while its stopped consumer still finishes a batch gets a consumer that
+  // starts consuming once the stopped one has finished (never both at once: they share the
+  // consumer name, so the running batch would be claimed and run again).
   void Update(std::shared_ptr<const Snapshot> snapshot);
   // Stops every consumer; each finishes (and settles) the batch it is running. Idempotent.
   void Stop();

@@ -441,6 +441,36 @@ TEST_F(QueueTriggerTest, TwoFunctionsOnOneStreamEachGetEveryMessage) {
   EXPECT_FALSE(Succeeded("shared", "sqs2").contains(more));
 }
 
+// A trigger removed and added again while its old consumer still runs a batch: the new
+// consumer (same consumer name) starts only once the old one has settled that batch, so the
+// batch is not claimed and run a second time alongside it.
+TEST_F(QueueTriggerTest, AReaddedTriggerDoesNotRunTheStoppingConsumersBatchAgain) {
+  TempDir gates;
+  std::string gate = gates.path() + "/gate";
+  std::string held = XAdd("readd", "hold:" + gate);
+  const auto with = Snap({WithQueue(Function("sqs"), Trigger("readd", 10))});
+  StartConsumers(with, absl::Milliseconds(200));
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(gate + ".started"); }));
+  consumers_->Update(Snap({Function("sqs")}));  // the old consumer stops after its batch
+  consumers_->Update(with);
+  EXPECT_EQ(consumers_->Running(), 2);
+  // Well past the retry delay while the batch is still running: nobody delivers it again.
+  EXPECT_FALSE(WaitFor(
+      [&] { return Metric(Series("wisp_queue_messages_received_total", "readd")) > 1; },
+      absl::Milliseconds(1500)));
+  std::ofstream(gate) << "open";
+  ASSERT_TRUE(WaitFor([&] { return Succeeded("readd").contains(held); }));
+  ASSERT_TRUE(WaitFor([&] { return Pending("readd") == 0; }));
+  ASSERT_TRUE(WaitFor([&] { return consumers_->Running() == 1; }));
+  // The new consumer took over.
+  std::string next = XAdd("readd", "next");
+  ASSERT_TRUE(WaitFor([&] { return Succeeded("readd").contains(next); }));
+  std::vector<std::string> seen;
+  for (const json& e : Effects("readd")) seen.push_back(e["id"]);
+  EXPECT_EQ(seen, (std::vector<std::string>{held, next}));
+  EXPECT_EQ(Metric(Series("wisp_queue_messages_received_total", "readd")), 2);
+}
+
 TEST_F(QueueTriggerTest, RedisDownIsRetriedAndNothingIsLost) {
   StartConsumers(Snap({WithQueue(Function("sqs"), Trigger("outage", 10))}));
   std::set<std::string> sent;
