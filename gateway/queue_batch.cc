@@ -9,7 +9,24 @@ namespace wisp::gateway {
 std::vector<std::pair<std::string, std::string>> DeadLetterFields(
     const events::QueueMessage& message, const std::string& reason,
     const std::string& source_stream, const std::string& function) {
-  std::vector<std::pair<std::string, std::string>> fields = message.fields;
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (message.fields.size() <= kMaxDeadLetterFields) {
+    fields = message.fields;
+  } else {
+    fields.assign(message.fields.begin(), message.fields.begin() + kMaxDeadLetterFields);
+    bool has_body = false;
+    for (const auto& [k, v] : fields) has_body = has_body || k == "body";
+    if (!has_body) {
+      for (auto it = message.fields.begin() + kMaxDeadLetterFields; it != message.fields.end();
+           ++it) {
+        if (it->first == "body") {
+          fields.push_back(*it);
+          break;
+        }
+      }
+    }
+    fields.emplace_back("truncated", absl::StrCat(message.fields.size() - fields.size()));
+  }
   fields.emplace_back("reason", reason);
   fields.emplace_back("receiveCount", absl::StrCat(message.receive_count));
   fields.emplace_back("function", function);

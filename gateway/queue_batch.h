@@ -56,9 +56,14 @@ struct BatchPlan {
 BatchPlan PlanBatch(const std::vector<events::QueueMessage>& batch, const BatchOutcome& outcome,
                     const events::QueueTrigger& trigger, const std::string& function);
 
-// The dead-letter entry's fields: the message's own fields, then reason, receiveCount,
-// function, sourceStream and messageId (wisp's come last, so XRANGE readers that keep the
-// last value of a repeated field see wisp's).
+// At most this many of a message's own fields are copied into its dead-letter entry (a Lua
+// script cannot pass many more than 8000 values to one command).
+inline constexpr size_t kMaxDeadLetterFields = 1000;
+
+// The dead-letter entry's fields: the message's own fields (the first kMaxDeadLetterFields,
+// plus its `body` if that came later, then `truncated: <how many were left out>` when any
+// were), then reason, receiveCount, function, sourceStream and messageId (wisp's come last, so
+// XRANGE readers that keep the last value of a repeated field see wisp's).
 std::vector<std::pair<std::string, std::string>> DeadLetterFields(
     const events::QueueMessage& message, const std::string& reason,
     const std::string& source_stream, const std::string& function);

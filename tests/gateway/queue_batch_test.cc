@@ -2,6 +2,8 @@
 // dead-letters after each kind of batch outcome.
 #include "gateway/queue_batch.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -104,6 +106,33 @@ TEST(PlanBatchTest, DeadLetterKeepsTheMessageAndSaysWhy) {
                           Pair("reason", "the function failed: KeyError: 'sku'"),
                           Pair("receiveCount", "3"), Pair("function", "shop/orders-fn"),
                           Pair("sourceStream", "orders"), Pair("messageId", "7-1")));
+}
+
+TEST(PlanBatchTest, DeadLetterKeepsTheFirstFieldsOfAVeryWideMessage) {
+  events::QueueMessage wide{"7-2", {}, 1};
+  for (size_t i = 0; i < kMaxDeadLetterFields + 500; ++i) {
+    wide.fields.emplace_back(absl::StrCat("f", i), "x");
+  }
+  std::vector<std::pair<std::string, std::string>> f =
+      DeadLetterFields(wide, "E: x", "orders", "default/fn");
+  ASSERT_EQ(f.size(), kMaxDeadLetterFields + 6);
+  EXPECT_EQ(f[kMaxDeadLetterFields - 1].first, absl::StrCat("f", kMaxDeadLetterFields - 1));
+  EXPECT_THAT(std::vector(f.begin() + kMaxDeadLetterFields, f.end()),
+              ElementsAre(Pair("truncated", "500"), Pair("reason", "E: x"),
+                          Pair("receiveCount", "1"), Pair("function", "default/fn"),
+                          Pair("sourceStream", "orders"), Pair("messageId", "7-2")));
+
+  // The body is kept even when it comes after the cap.
+  wide.fields.emplace_back("body", "the body");
+  f = DeadLetterFields(wide, "E: x", "orders", "default/fn");
+  ASSERT_EQ(f.size(), kMaxDeadLetterFields + 7);
+  EXPECT_THAT(f[kMaxDeadLetterFields], Pair("body", "the body"));
+  EXPECT_THAT(f[kMaxDeadLetterFields + 1], Pair("truncated", "500"));
+
+  // Exactly at the cap: nothing is left out, no "truncated".
+  wide.fields.resize(kMaxDeadLetterFields);
+  EXPECT_EQ(DeadLetterFields(wide, "E: x", "orders", "default/fn").size(),
+            kMaxDeadLetterFields + 5);
 }
 
 }  // namespace

@@ -409,6 +409,30 @@ TEST_F(QueueTriggerTest, ThrottledDeliveriesDoNotCountTowardsMaxReceiveCount) {
   EXPECT_EQ(f["receiveCount"], "2");
 }
 
+// A message with more fields than a Lua script can unpack in one call (about 8000 values)
+// still reaches the dead-letter stream, with its first fields and how many were left out.
+TEST_F(QueueTriggerTest, AMessageWithVeryManyFieldsCanBeDeadLettered) {
+  std::vector<std::pair<std::string, std::string>> extra;
+  for (int i = 0; i < 4999; ++i) extra.emplace_back(absl::StrCat("a", i), absl::StrCat("v", i));
+  std::string wide = XAdd("wide", "fail", extra);  // 5000 fields: 10000 values
+  StartConsumers(Snap({WithQueue(Function("sqs"), Trigger("wide", 10, 0, 1))}),
+                 absl::Milliseconds(200));
+
+  ASSERT_TRUE(WaitFor([&] { return Range("wide-dlq").size() == 1; }, absl::Seconds(15)))
+      << Metric(Series("wisp_queue_redis_errors_total", "wide")) << " redis errors";
+  ASSERT_TRUE(WaitFor([&] { return Pending("wide") == 0; }));
+  std::vector<redis::StreamEntry> dead = Range("wide-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  std::map<std::string, std::string> f(dead[0].fields.begin(), dead[0].fields.end());
+  EXPECT_EQ(f["body"], "fail");
+  EXPECT_EQ(f["a998"], "v998");
+  EXPECT_FALSE(f.contains("a999"));
+  EXPECT_EQ(f["truncated"], "4000");
+  EXPECT_EQ(f["messageId"], wide);
+  EXPECT_EQ(f["receiveCount"], "1");
+  EXPECT_EQ(dead[0].fields.size(), 1000u + 6u);
+}
+
 TEST_F(QueueTriggerTest, AFunctionErrorFailsTheWholeBatchWithItsReason) {
   std::string raise = XAdd("raising", "raise");
   StartConsumers(Snap({WithQueue(Function("sqs"), Trigger("raising", 1, 0, 2))}),
