@@ -35,6 +35,11 @@ std::string PlatformErrorJson(absl::string_view type, absl::string_view message)
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// An entry in AsyncDispatcher::working_: its stream and id.
+std::string WorkingKey(const std::string& stream, const std::string& id) {
+  return absl::StrCat(stream, "\n", id);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -85,9 +90,7 @@ struct AsyncDispatcher::Lane {
   std::string namespace_name;
   FunctionInfo info;  // guarded by AsyncDispatcher::mu_ (replaced on policy changes)
   int in_flight = 0;  // guarded by AsyncDispatcher::mu_
-  // Entry ids handed to executors and not settled yet: this gateway's pending entries that
-  // are not being worked on are taken back (lost read replies, a previous run's events).
-  std::set<std::string> working;  // guarded by AsyncDispatcher::mu_
+  std::string stream;  // its async stream key
   bool stop = false;  // guarded by AsyncDispatcher::mu_
   std::thread reader;
 };
@@ -127,6 +130,7 @@ void AsyncDispatcher::Update(std::shared_ptr<const Snapshot> snapshot) {
       auto lane = std::make_shared<Lane>();
       lane->name = name;
       lane->namespace_name = fn.namespace_;
+      lane->stream = events::AsyncStreamKey(fn.namespace_, name);
       lane->info = fn;
       lanes_[name] = lane;
       lane->reader = std::thread([this, lane] { ReadLoop(lane); });
@@ -139,6 +143,7 @@ void AsyncDispatcher::Update(std::shared_ptr<const Snapshot> snapshot) {
 }
 
 void AsyncDispatcher::Stop() {
+  std::lock_guard<std::mutex> once(stop_mu_);  // concurrent Stop() calls run one at a time
   std::map<std::string, std::shared_ptr<Lane>> lanes;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -148,10 +153,15 @@ void AsyncDispatcher::Stop() {
     for (auto& [name, lane] : lanes) lane->stop = true;
   }
   slots_cv_.notify_all();
-  work_cv_.notify_all();
   for (auto& [name, lane] : lanes) {
     if (lane->reader.joinable()) lane->reader.join();
   }
+  // Only now: what the readers pushed before they stopped still runs here.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    executors_stop_ = true;
+  }
+  work_cv_.notify_all();
   for (std::thread& t : executors_) {
     if (t.joinable()) t.join();
   }
@@ -196,7 +206,7 @@ void AsyncDispatcher::Push(const std::shared_ptr<Lane>& lane,
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (redis::StreamEntry& e : entries) {
-      lane->working.insert(e.id);
+      working_.insert(WorkingKey(lane->stream, e.id));
       queue_.push_back(Work{lane, std::move(e)});
     }
   }
@@ -210,6 +220,7 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
   const events::FunctionKey key{lane->namespace_name, lane->name};
   const std::string consumer = options_.gateway_id;
   bool group_ready = false;
+  bool claim_due = false;
   bool healthy = true;
   absl::Duration backoff = absl::Milliseconds(100);
   absl::Time next_housekeeping = absl::InfinitePast();
@@ -247,39 +258,16 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
     absl::Time now = absl::Now();
     if (now >= next_housekeeping) {
       next_housekeeping = now + options_.housekeeping;
-      absl::StatusOr<int> promoted = store.PromoteDue(key, 100);
-      if (!promoted.ok()) {
-        failed("promote", promoted.status());
-        continue;
-      }
-      absl::Duration lease;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        lease = absl::Seconds(lane->info.timeout_seconds) + options_.queue_timeout +
-                options_.lease_margin;
-      }
-      if (int k = Reserve(*lane, options_.per_function); k > 0) {
-        // Own entries nobody here works on: a previous run's (a restart with the same id),
-        // or entries whose read reply was lost when Redis or the connection failed.
-        auto busy = [&](const std::string& id) {
-          std::lock_guard<std::mutex> lock(mu_);
-          return lane->working.contains(id);
-        };
-        auto claimed = redis::ClaimIdle(client, stream, events::kAsyncGroup, consumer, k,
-                                        absl::ZeroDuration(), lease, busy);
-        if (!claimed.ok()) {
-          Release(*lane, k);
-          failed("claim", claimed.status());
-          continue;
+      // A promote that fails (Redis down, or a delayed member it cannot move) must not stop
+      // the lane from claiming and reading: count it and go on.
+      if (absl::StatusOr<int> promoted = store.PromoteDue(key, 1000); !promoted.ok()) {
+        if (metrics_) metrics_->RedisError("promote");
+        if (healthy) {
+          log::Warn("async dispatch: moving due retries failed",
+                    {{"function", lane->name}, {"error", std::string(promoted.status().message())}});
         }
-        Release(*lane, k - static_cast<int>(claimed->size()));
-        if (!claimed->empty()) {
-          if (metrics_) metrics_->Reclaimed(lane->name, static_cast<int>(claimed->size()));
-          log::Info("async dispatch: took over pending events",
-                    {{"function", lane->name}, {"count", static_cast<int>(claimed->size())}});
-        }
-        Push(lane, std::move(*claimed));
       }
+      claim_due = true;  // claimed with the next free slots, before any new entry is read
       if (absl::StatusOr<events::AsyncStore::Backlog> b = store.Measure(key, now);
           b.ok() && metrics_) {
         metrics_->Backlog(lane->name, b->events, b->oldest_age);
@@ -300,6 +288,39 @@ void AsyncDispatcher::ReadLoop(std::shared_ptr<Lane> lane) {
     if (k == 0) {
       std::unique_lock<std::mutex> lock(mu_);
       slots_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.housekeeping));
+      continue;
+    }
+    if (claim_due) {
+      // Pending entries first, so that a busy lane cannot starve them: own ones nobody here
+      // works on (a previous run's, after a restart with the same id; or entries whose read
+      // reply was lost when Redis or the connection failed), and other gateways' past the lease.
+      claim_due = false;
+      absl::Duration lease;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        lease = absl::Seconds(lane->info.timeout_seconds) + options_.queue_timeout +
+                options_.lease_margin;
+      }
+      auto busy = [&](const std::string& id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return working_.contains(WorkingKey(stream, id));
+      };
+      auto claimed = redis::ClaimIdle(client, stream, events::kAsyncGroup, consumer, k,
+                                      absl::ZeroDuration(), lease, busy);
+      if (!claimed.ok()) {
+        Release(*lane, k);
+        failed("claim", claimed.status());
+        continue;
+      }
+      Release(*lane, k - static_cast<int>(claimed->size()));
+      if (!claimed->empty()) {
+        if (metrics_) metrics_->Reclaimed(lane->name, static_cast<int>(claimed->size()));
+        log::Info("async dispatch: took over pending events",
+                  {{"function", lane->name}, {"count", static_cast<int>(claimed->size())}});
+        // More may wait behind these: look again with the next free slots.
+        claim_due = static_cast<int>(claimed->size()) == k;
+      }
+      Push(lane, std::move(*claimed));
       continue;
     }
     absl::Duration block =
@@ -323,13 +344,15 @@ void AsyncDispatcher::ExecLoop() {
     Work work;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return !queue_.empty() || (stopping_ && lanes_.empty()); });
+      work_cv_.wait(lock, [&] { return !queue_.empty() || executors_stop_; });
       if (queue_.empty()) return;
       work = std::move(queue_.front());
       queue_.pop_front();
     }
+    // The slot (and the entry's place in working_) is given back once the settlement is
+    // written (SettleLoop): a Redis that cannot take settlements stops new reads instead of
+    // letting outcomes pile up in memory.
     Process(work);
-    Release(*work.lane, 1);  // the entry stays in `working` until its settlement is written
   }
 }
 
@@ -350,8 +373,15 @@ void AsyncDispatcher::SettleLoop() {
   constexpr size_t kBatch = 128;
   absl::Duration backoff = absl::Milliseconds(50);
   std::vector<Settlement> batch;
+  // Gives the slot and the working-set place of a written (or abandoned) settlement back.
+  auto done = [&](const Settlement& s) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      working_.erase(WorkingKey(s.lane->stream, s.completion.entry_id));
+    }
+    Release(*s.lane, 1);
+  };
   while (true) {
-    bool stopping = false;
     if (batch.empty()) {
       std::unique_lock<std::mutex> lock(mu_);
       settle_cv_.wait(lock, [&] { return !settlements_.empty() || settler_stop_; });
@@ -365,43 +395,60 @@ void AsyncDispatcher::SettleLoop() {
     items.reserve(batch.size());
     for (const Settlement& s : batch) items.push_back(s.completion);
     absl::StatusOr<std::vector<absl::Status>> results = store.CompleteMany(items, absl::Now());
+    std::vector<Settlement> again;  // not applied: written again after a backoff
+    std::string retry_error;
     if (!results.ok()) {
-      // Redis unreachable: retry the whole batch (settling twice is harmless) until it answers,
-      // or until the gateway stops, which leaves the entries pending for a reclaim: the events
-      // run again (at least once).
-      if (metrics_) metrics_->RedisError("settle");
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        stopping = settler_stop_;
-        if (!stopping) settle_cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff));
-      }
-      backoff = std::min(backoff * 2, absl::Seconds(2));
-      if (!stopping) continue;
-      log::Warn("async dispatch: stopping before events were settled; they stay pending",
-                {{"events", static_cast<int64_t>(batch.size())},
-                 {"error", std::string(results.status().message())}});
+      // Redis unreachable: retry the whole batch (settling twice is harmless).
+      again = std::move(batch);
+      retry_error = std::string(results.status().message());
     } else {
-      backoff = absl::Milliseconds(50);
       for (size_t i = 0; i < batch.size(); ++i) {
         const absl::Status& st = (*results)[i];
-        if (st.ok()) continue;
-        // Redis refused a command (a destination key of another type): the rest of that
-        // transaction ran, so the entry is settled but the record is lost: logged whole.
-        const Settlement& s = batch[i];
-        log::Error("async dispatch: Redis refused the destination write; the record is lost",
-                   {{"function", s.lane->name},
-                    {"invocation_id", s.completion.event.invocation_id},
-                    {"error", std::string(st.message())},
-                    {"record", s.completion.settle.record}});
-        if (metrics_) metrics_->RedisError("settle");
-        if (metrics_) metrics_->Dropped(s.lane->name, "destination_refused");
+        if (absl::IsAborted(st)) {
+          // Redis refused the transaction before running it (OOM under maxmemory, ...): the
+          // entry is still pending and must not be re-run: keep it here and write it again.
+          retry_error = std::string(st.message());
+          again.push_back(std::move(batch[i]));
+          continue;
+        }
+        if (!st.ok()) {
+          // A command failed inside EXEC (a destination key of another type): the rest of that
+          // transaction ran, so the entry is settled but the record is lost: logged whole.
+          const Settlement& s = batch[i];
+          log::Error("async dispatch: Redis refused the destination write; the record is lost",
+                     {{"function", s.lane->name},
+                      {"invocation_id", s.completion.event.invocation_id},
+                      {"error", std::string(st.message())},
+                      {"record", s.completion.settle.record}});
+          if (metrics_) metrics_->RedisError("settle");
+          if (metrics_) metrics_->Dropped(s.lane->name, "destination_refused");
+        }
+        done(batch[i]);
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const Settlement& s : batch) s.lane->working.erase(s.completion.entry_id);
-    }
     batch.clear();
+    if (again.empty()) {
+      backoff = absl::Milliseconds(50);
+      continue;
+    }
+    if (metrics_) metrics_->RedisError("settle");
+    bool stopping = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      stopping = settler_stop_;
+      if (!stopping) {
+        settle_cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [&] { return settler_stop_; });
+      }
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+    if (stopping) {
+      // Gateway stopping: the entries stay pending for a reclaim (they run again: at least once).
+      log::Warn("async dispatch: stopping before events were settled; they stay pending",
+                {{"events", static_cast<int64_t>(again.size())}, {"error", retry_error}});
+      for (const Settlement& s : again) done(s);
+      continue;
+    }
+    batch = std::move(again);
   }
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -132,7 +133,13 @@ class AsyncDispatcher {
   int free_slots_;                     // guarded by mu_
   std::deque<Work> queue_;             // guarded by mu_
   std::deque<Settlement> settlements_;  // guarded by mu_
+  // "<stream>\n<entry id>" of every entry handed to an executor and not settled yet, across
+  // lanes (a lane re-created for a function must not take over its predecessor's attempts):
+  // this gateway's pending entries not in it are taken back.
+  std::set<std::string> working_;      // guarded by mu_
+  bool executors_stop_ = false;        // guarded by mu_: set once the readers are gone
   bool settler_stop_ = false;          // guarded by mu_: set once the executors are gone
+  std::mutex stop_mu_;                 // serialises Stop()
   std::map<std::string, std::shared_ptr<Lane>> lanes_;  // guarded by mu_
   std::vector<std::thread> executors_;
   std::thread settler_;

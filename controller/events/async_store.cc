@@ -144,15 +144,18 @@ absl::StatusOr<std::vector<absl::Status>> AsyncStore::CompleteMany(
   size_t start = 0;
   for (size_t end : exec_index) {
     absl::Status status;
-    // Queueing errors (between MULTI and EXEC) abort the transaction; EXEC then says so.
+    // A command refused while queueing (OOM under maxmemory, ...) aborts the whole transaction
+    // (EXECABORT): nothing of it ran, the entry is still pending: ABORTED, to be retried.
     for (size_t k = start; k < end && status.ok(); ++k) {
-      if ((*replies)[k].is_error()) status = absl::FailedPreconditionError((*replies)[k].str);
+      if ((*replies)[k].is_error()) {
+        status = absl::AbortedError(absl::StrCat("not applied: ", (*replies)[k].str));
+      }
     }
     const redis::Reply& exec = (*replies)[end];
-    if (status.ok() && exec.is_error()) status = absl::FailedPreconditionError(exec.str);
-    if (status.ok() && !exec.is_array()) {
-      status = absl::FailedPreconditionError("EXEC: transaction aborted");
+    if (status.ok() && exec.is_error()) {
+      status = absl::AbortedError(absl::StrCat("not applied: ", exec.str));
     }
+    if (status.ok() && !exec.is_array()) status = absl::AbortedError("EXEC: transaction aborted");
     if (status.ok()) {
       for (const redis::Reply& each : exec.elements) {
         if (each.is_error()) {

@@ -60,7 +60,10 @@ class AsyncStore {
   // so that Redis fsyncs them together. The outer status fails (UNAVAILABLE) only when Redis
   // could not be asked or answered; then none or some may have been applied, and retrying all
   // is safe (a settled entry's XACK/XDEL do nothing; a record may be written twice). Otherwise
-  // one status per item, FAILED_PRECONDITION where Redis refused a command of it.
+  // one status per item: ABORTED where Redis refused the transaction before running any of it
+  // (OOM under maxmemory, ...: nothing applied, retry), FAILED_PRECONDITION where a command
+  // failed inside EXEC (a destination key of another type: the rest, the acknowledge included,
+  // ran).
   struct Completion {
     FunctionKey fn;
     std::string entry_id;

@@ -20,7 +20,8 @@ namespace wisp::events {
 struct QueueMessage {
   std::string id;  // the stream entry id, "1700000000000-0": the SQS messageId
   std::vector<std::pair<std::string, std::string>> fields;
-  int receive_count = 1;  // deliveries including this one
+  int receive_count = 1;  // invocations with this message, this one included (throttled
+                          // rounds that never reached the function do not count)
 };
 
 struct SqsContext {

@@ -58,22 +58,36 @@ absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(
     Client& client, const std::string& key, const std::string& group, const std::string& consumer,
     int count, absl::Duration own_idle, absl::Duration others_idle,
     const std::function<bool(const std::string&)>& busy) {
-  absl::StatusOr<Reply> pending =
-      client.Command({"XPENDING", key, group, "IDLE", Ms(std::min(own_idle, others_idle)), "-",
-                      "+", absl::StrCat(count)});
-  if (!pending.ok()) return pending.status();
   std::vector<std::string> own, others;
   std::map<std::string, int> deliveries;
-  for (const Reply& p : pending->elements) {
-    if (!p.is_array() || p.elements.size() < 4) continue;
-    const std::string& id = p.elements[0].text();
-    bool mine = p.elements[1].text() == consumer;
-    int64_t idle_ms = p.elements[2].integer;
-    deliveries[id] = static_cast<int>(p.elements[3].integer) + 1;
-    if (mine && idle_ms >= absl::ToInt64Milliseconds(own_idle) && !(busy && busy(id))) {
-      own.push_back(id);
+  // Two windows, so that neither kind hides the other: the consumer's own entries (filtered by
+  // consumer; busy ones are skipped, so look past them), and everyone's entries idle past the
+  // lease (the own ones among them are left to the first window).
+  constexpr int kOwnLookahead = 256;
+  if (own_idle != absl::InfiniteDuration()) {
+    absl::StatusOr<Reply> mine =
+        client.Command({"XPENDING", key, group, "IDLE", Ms(own_idle), "-", "+",
+                        absl::StrCat(count + kOwnLookahead), consumer});
+    if (!mine.ok()) return mine.status();
+    for (const Reply& p : mine->elements) {
+      if (!p.is_array() || p.elements.size() < 4) continue;
+      const std::string& id = p.elements[0].text();
+      if (busy && busy(id)) continue;
+      deliveries[id] = static_cast<int>(p.elements[3].integer) + 1;
+      if (static_cast<int>(own.size()) < count) own.push_back(id);
     }
-    if (!mine && idle_ms >= absl::ToInt64Milliseconds(others_idle)) others.push_back(id);
+  }
+  if (others_idle != absl::InfiniteDuration() && static_cast<int>(own.size()) < count) {
+    absl::StatusOr<Reply> all = client.Command({"XPENDING", key, group, "IDLE", Ms(others_idle),
+                                                "-", "+", absl::StrCat(count * 4 + 16)});
+    if (!all.ok()) return all.status();
+    for (const Reply& p : all->elements) {
+      if (!p.is_array() || p.elements.size() < 4) continue;
+      if (p.elements[1].text() == consumer) continue;
+      const std::string& id = p.elements[0].text();
+      deliveries[id] = static_cast<int>(p.elements[3].integer) + 1;
+      if (static_cast<int>(own.size() + others.size()) < count) others.push_back(id);
+    }
   }
   std::vector<StreamEntry> out;
   for (auto [ids, idle] : {std::pair{&own, own_idle}, std::pair{&others, others_idle}}) {

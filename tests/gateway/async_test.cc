@@ -335,7 +335,45 @@ TEST_F(AsyncTest, ADestinationRedisRefusesIsCountedAndDoesNotStallDispatch) {
   auto [status, id] = Event(gw->port(), "fn", {{"n", 2}});
   ASSERT_EQ(status, 202);
   EXPECT_THAT(WaitDone({id}, absl::Seconds(20)), ::testing::IsEmpty());
+  // Settled (acknowledged and deleted) shortly after the handler returned.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!Stream(events::AsyncStreamKey("default", "fn")).empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   EXPECT_TRUE(Stream(events::AsyncStreamKey("default", "fn")).empty());
+}
+
+TEST_F(AsyncTest, ASettlementRedisRefusesForMemoryIsWrittenLaterAndTheEventRunsOnce) {
+  // Under maxmemory with noeviction Redis refuses every command of a MULTI (EXECABORT) while
+  // plain reads and claims still work: the attempt's settlement must wait, not be taken as
+  // written (which left the entry pending to be claimed and re-run every housekeeping round).
+  auto worker = StartWorker("fn", 1);
+  ASSERT_TRUE(worker);
+  auto gw = StartGateway(Catalog({Function("fn", {worker.get()}, 1)}), GatewayArgs("g1"));
+  ASSERT_TRUE(gw);
+  auto [status, id] = Event(gw->port(), "fn", {{"n", 1}, {"sleep_ms", 300}});
+  ASSERT_EQ(status, 202);
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  bool started = false;
+  while (!started && absl::Now() < deadline) {
+    for (const Effect& e : Effects()) started |= e.id == id && e.phase == "start";
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(started);
+  redis::Client c({.address = redis_->address()});
+  ASSERT_TRUE(c.Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).ok());
+  ASSERT_TRUE(c.Command({"CONFIG", "SET", "maxmemory", "1"}).ok());
+  EXPECT_THAT(WaitDone({id}, absl::Seconds(10)), ::testing::IsEmpty());
+  absl::SleepFor(absl::Seconds(1));  // a second of housekeeping rounds while Redis refuses
+  ASSERT_TRUE(c.Command({"CONFIG", "SET", "maxmemory", "0"}).ok());
+  deadline = absl::Now() + absl::Seconds(10);
+  while (!Stream(events::AsyncStreamKey("default", "fn")).empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(Stream(events::AsyncStreamKey("default", "fn")).empty()) << "never settled";
+  int starts = 0;
+  for (const Effect& e : Effects()) starts += e.id == id && e.phase == "start";
+  EXPECT_EQ(starts, 1) << "the event ran again while its settlement waited";
 }
 
 TEST_F(AsyncTest, EventsOlderThanTheMaximumAgeGoToOnFailureUnrun) {
