@@ -153,6 +153,7 @@ void AsyncDispatcher::Stop() {
     for (auto& [name, lane] : lanes) lane->stop = true;
   }
   slots_cv_.notify_all();
+  settle_space_cv_.notify_all();
   for (auto& [name, lane] : lanes) {
     if (lane->reader.joinable()) lane->reader.join();
   }
@@ -349,17 +350,22 @@ void AsyncDispatcher::ExecLoop() {
       work = std::move(queue_.front());
       queue_.pop_front();
     }
-    // The slot (and the entry's place in working_) is given back once the settlement is
-    // written (SettleLoop): a Redis that cannot take settlements stops new reads instead of
-    // letting outcomes pile up in memory.
+    // Process queues the outcome for the settler, waiting while too many are unwritten, so a
+    // Redis that cannot take settlements holds the slots and stops new reads instead of
+    // letting outcomes pile up in memory. The entry stays in working_ until it is written.
     Process(work);
+    Release(*work.lane, 1);
   }
 }
 
 void AsyncDispatcher::Settle(std::shared_ptr<Lane> lane, const events::AsyncEvent& event,
                              const std::string& entry_id, events::AsyncStore::Settle settle) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    // Bounded: at most a few rounds of executors' outcomes wait (not when stopping, when the
+    // settler may be giving up on an unreachable Redis).
+    const size_t cap = 4 * static_cast<size_t>(std::max(1, options_.concurrency));
+    settle_space_cv_.wait(lock, [&] { return settlements_.size() < cap || stopping_; });
     events::FunctionKey key{lane->namespace_name, lane->name};
     settlements_.push_back(
         Settlement{std::move(lane), {std::move(key), entry_id, event, std::move(settle)}});
@@ -375,11 +381,8 @@ void AsyncDispatcher::SettleLoop() {
   std::vector<Settlement> batch;
   // Gives the slot and the working-set place of a written (or abandoned) settlement back.
   auto done = [&](const Settlement& s) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      working_.erase(WorkingKey(s.lane->stream, s.completion.entry_id));
-    }
-    Release(*s.lane, 1);
+    std::lock_guard<std::mutex> lock(mu_);
+    working_.erase(WorkingKey(s.lane->stream, s.completion.entry_id));
   };
   while (true) {
     if (batch.empty()) {
@@ -390,6 +393,7 @@ void AsyncDispatcher::SettleLoop() {
         batch.push_back(std::move(settlements_.front()));
         settlements_.pop_front();
       }
+      settle_space_cv_.notify_all();
     }
     std::vector<events::AsyncStore::Completion> items;
     items.reserve(batch.size());

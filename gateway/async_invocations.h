@@ -129,6 +129,7 @@ class AsyncDispatcher {
   std::condition_variable work_cv_;    // executors: work queued, stopping
   std::condition_variable slots_cv_;   // readers: slots freed, lane stopped, stopping
   std::condition_variable settle_cv_;  // the settler: settlements queued, stop
+  std::condition_variable settle_space_cv_;  // executors: room for another settlement
   bool stopping_ = false;              // guarded by mu_
   int free_slots_;                     // guarded by mu_
   std::deque<Work> queue_;             // guarded by mu_
