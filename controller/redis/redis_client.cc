@@ -72,6 +72,14 @@ absl::StatusOr<Address> ParseAddress(absl::string_view address) {
   if (absl::StartsWith(rest, "rediss://")) return bad("TLS (rediss://) is not supported");
   bool url = absl::ConsumePrefix(&rest, "redis://");
   Address out;
+  // Credentials first: a password may hold '/' (the host part cannot).
+  absl::string_view credentials;
+  bool has_credentials = false;
+  if (size_t at = rest.rfind('@'); url && at != absl::string_view::npos) {
+    credentials = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    has_credentials = true;
+  }
   if (size_t slash = rest.find('/'); slash != absl::string_view::npos) {
     absl::string_view db = rest.substr(slash + 1);
     if (!db.empty() && (!absl::SimpleAtoi(db, &out.db) || out.db < 0)) {
@@ -79,9 +87,7 @@ absl::StatusOr<Address> ParseAddress(absl::string_view address) {
     }
     rest = rest.substr(0, slash);
   }
-  if (size_t at = rest.rfind('@'); url && at != absl::string_view::npos) {
-    absl::string_view credentials = rest.substr(0, at);
-    rest = rest.substr(at + 1);
+  if (has_credentials) {
     size_t colon = credentials.find(':');
     if (colon == absl::string_view::npos) {
       out.password = std::string(credentials);

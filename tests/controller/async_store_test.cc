@@ -223,6 +223,12 @@ TEST(RedisAddressTest, Parses) {
   EXPECT_EQ(full->port, 6380);
   EXPECT_EQ(full->db, 2);
   EXPECT_EQ(redis::ParseAddress("redis://:pw@h")->password, "pw");
+  absl::StatusOr<redis::Address> slashed = redis::ParseAddress("redis://u:a/b@c@h:7/1");
+  ASSERT_TRUE(slashed.ok()) << slashed.status();
+  EXPECT_EQ(slashed->password, "a/b@c");
+  EXPECT_EQ(slashed->host, "h");
+  EXPECT_EQ(slashed->port, 7);
+  EXPECT_EQ(slashed->db, 1);
   EXPECT_EQ(redis::ParseAddress("redis://:pw@h")->user, "");
   EXPECT_FALSE(redis::ParseAddress("rediss://h:6379").ok());
   EXPECT_FALSE(redis::ParseAddress("redis://h:1/x").ok());
