@@ -34,6 +34,12 @@ std::vector<StreamEntry> ParseEntries(const Reply& list) {
   return out;
 }
 
+absl::StatusOr<std::vector<StreamEntry>> ReadRange(Client& client, const std::string& key) {
+  absl::StatusOr<Reply> r = client.Command({"XRANGE", key, "-", "+"});
+  if (!r.ok()) return r.status();
+  return ParseEntries(*r);
+}
+
 absl::StatusOr<std::vector<StreamEntry>> ReadNew(Client& client, const std::string& key,
                                                  const std::string& group,
                                                  const std::string& consumer, int count,

@@ -45,6 +45,9 @@ absl::StatusOr<std::vector<StreamEntry>> ClaimIdle(
     int count, absl::Duration own_idle, absl::Duration others_idle,
     const std::function<bool(const std::string&)>& busy = nullptr);
 
+// Every entry of the stream at `key`, oldest first (XRANGE key - +); empty when it does not exist.
+absl::StatusOr<std::vector<StreamEntry>> ReadRange(Client& client, const std::string& key);
+
 // Parses an XRANGE/XCLAIM-style list of [id, [f, v, ...]] (nil field lists are skipped).
 std::vector<StreamEntry> ParseEntries(const Reply& list);
 

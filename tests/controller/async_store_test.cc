@@ -35,9 +35,9 @@ class AsyncStoreTest : public ::testing::Test {
   }
 
   std::vector<StreamEntry> Range(const std::string& key) {
-    absl::StatusOr<redis::Reply> r = client_->Command({"XRANGE", key, "-", "+"});
+    auto r = redis::ReadRange(*client_, key);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? redis::ParseEntries(*r) : std::vector<StreamEntry>{};
+    return r.ok() ? *r : std::vector<StreamEntry>{};
   }
 
   std::string Field(const StreamEntry& e, const std::string& name) {

@@ -155,8 +155,8 @@ class AsyncTest : public ::testing::Test {
 
   std::vector<redis::StreamEntry> Stream(const std::string& key) {
     redis::Client c({.address = redis_->address()});
-    auto r = c.Command({"XRANGE", key, "-", "+"});
-    return r.ok() ? redis::ParseEntries(*r) : std::vector<redis::StreamEntry>{};
+    auto r = redis::ReadRange(c, key);
+    return r.ok() ? *r : std::vector<redis::StreamEntry>{};
   }
   std::vector<redis::StreamEntry> WaitStream(const std::string& key, size_t n,
                                              absl::Duration timeout = absl::Seconds(20)) {

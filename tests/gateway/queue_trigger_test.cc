@@ -231,9 +231,9 @@ class QueueTriggerTest : public ::testing::Test {
     return r->elements[0].integer;
   }
   std::vector<redis::StreamEntry> Range(const std::string& stream) {
-    absl::StatusOr<redis::Reply> r = client_->Command({"XRANGE", stream, "-", "+"});
+    auto r = redis::ReadRange(*client_, stream);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? redis::ParseEntries(*r) : std::vector<redis::StreamEntry>{};
+    return r.ok() ? *r : std::vector<redis::StreamEntry>{};
   }
 
   // A counter or gauge of the in-process consumers, by its exact series text.

@@ -22,6 +22,7 @@
 #include "tests/testing/operator_process.h"
 #include "tests/testing/redis_process.h"
 #include "tests/testing/test_cluster.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
@@ -36,15 +37,7 @@ constexpr int kLeaseDurationSeconds = 3;
 constexpr int kRenewDeadlineSeconds = 2;
 constexpr int kRetryPeriodSeconds = 1;
 
-bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20),
-                absl::Duration every = absl::Milliseconds(20)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(every);
-  }
-  return done();
-}
+using testing::Eventually;
 
 json Ticker(const std::string& name) {
   return {{"apiVersion", "wisp.dev/v1alpha1"},
@@ -98,10 +91,10 @@ class ScheduleFailoverTest : public ::testing::Test {
   // The function's stream, in order: which trigger and tick each entry is.
   std::vector<Entry> Stream(const std::string& name) {
     std::vector<Entry> out;
-    auto r = redis_client_->Command({"XRANGE", events::AsyncStreamKey("default", name), "-", "+"});
+    auto r = redis::ReadRange(*redis_client_, events::AsyncStreamKey("default", name));
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return out;
-    for (const redis::StreamEntry& e : redis::ParseEntries(*r)) {
+    for (const redis::StreamEntry& e : *r) {
       auto event = events::FromFields(e.fields);
       EXPECT_TRUE(event.ok()) << event.status();
       if (!event.ok()) continue;

@@ -29,6 +29,7 @@
 #include "operator/apiserver/yaml.h"
 #include "prometheus/metric_family.h"
 #include "tests/testing/redis_process.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
@@ -72,14 +73,7 @@ double Metric(prometheus::Registry& registry, const std::string& name) {
 }
 
 // Polls `done` until it holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return done();
-}
+using testing::Eventually;
 
 // One fired tick as read back from the stream.
 struct Fired {
@@ -127,10 +121,10 @@ class SchedulerTest : public ::testing::Test {
 
   std::vector<Fired> Stream(const std::string& name) {
     std::vector<Fired> out;
-    auto r = client_->Command({"XRANGE", events::AsyncStreamKey("default", name), "-", "+"});
+    auto r = redis::ReadRange(*client_, events::AsyncStreamKey("default", name));
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return out;
-    for (const redis::StreamEntry& e : redis::ParseEntries(*r)) {
+    for (const redis::StreamEntry& e : *r) {
       auto event = events::FromFields(e.fields);
       EXPECT_TRUE(event.ok()) << event.status();
       if (!event.ok()) continue;
