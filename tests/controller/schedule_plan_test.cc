@@ -12,18 +12,12 @@
 #include "controller/events/scheduled_event.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/eventually.h"
 
 namespace wisp {
 namespace {
 
-absl::Time T(absl::string_view text) {
-  absl::Time t;
-  std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
-    ADD_FAILURE() << "bad time in test: " << text << ": " << error;
-  }
-  return t;
-}
+using testing::T;
 
 std::string S(std::optional<absl::Time> t) {
   if (!t.has_value()) return "none";

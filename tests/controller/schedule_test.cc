@@ -14,19 +14,12 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp {
 namespace {
 
-// An RFC 3339 time ("2024-03-10T03:00:00-04:00"); fails the test if it does not parse.
-absl::Time T(absl::string_view text) {
-  absl::Time t;
-  std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
-    ADD_FAILURE() << "bad time in test: " << text << ": " << error;
-  }
-  return t;
-}
+using testing::T;
 
 absl::TimeZone Zone(absl::string_view name) {
   absl::TimeZone zone;

@@ -22,20 +22,14 @@
 #include "operator/informer_set.h"
 #include "operator/snapshot_service.h"
 #include "tests/testing/test_cluster.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
 
 using nlohmann::json;
 
-bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return done();
-}
+using testing::Eventually;
 
 // Records what reached one replica.
 class RecordingSink : public GatewayReportSink {

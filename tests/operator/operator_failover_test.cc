@@ -17,6 +17,7 @@
 #include "operator/kube/client.h"
 #include "tests/testing/operator_process.h"
 #include "tests/testing/test_cluster.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
@@ -32,15 +33,7 @@ constexpr int kRenewDeadlineSeconds = 2;
 constexpr int kRetryPeriodSeconds = 1;
 
 // Polls `done` until it holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& done,
-                absl::Duration timeout = absl::Seconds(20)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return done();
-}
+using testing::Eventually;
 
 json Function(const std::string& name) {
   return {{"apiVersion", "wisp.dev/v1alpha1"},

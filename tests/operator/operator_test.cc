@@ -16,6 +16,7 @@
 #include "operator/apiserver/store.h"
 #include "operator/apiserver/yaml.h"
 #include "operator/kube/client.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
@@ -25,14 +26,7 @@ using ::testing::HasSubstr;
 namespace res = kube::resources;
 
 // Polls `done` until it holds or 20 s pass.
-bool Eventually(const std::function<bool()>& done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return done();
-}
+using testing::Eventually;
 
 json Function(const std::string& name, json spec_overrides = json::object()) {
   json spec = {

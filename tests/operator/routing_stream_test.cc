@@ -21,6 +21,7 @@
 #include "prometheus/metric_family.h"
 #include "tests/testing/gateway_process.h"
 #include "tests/testing/worker_process.h"
+#include "tests/testing/eventually.h"
 
 namespace wisp::op {
 namespace {
@@ -36,14 +37,7 @@ exports.handler = async (event, context) => {
 };
 )JS";
 
-bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return done();
-}
+using testing::Eventually;
 
 json Function(const std::string& name, const std::string& path) {
   return {{"apiVersion", "wisp.dev/v1alpha1"},
